@@ -1,0 +1,117 @@
+"""The sandbox's aiohttp application: `POST /api/{method}` with OMA's envelope and the faults.
+
+A call goes: catalogue lookup (404), JSON parse (400), record, faults, credentials, required
+fields, handler. Bodies of the 400/404/500 answers are plain text on purpose: whether real OMA
+sends JSON there is unknown (upstream-facts §12.5), so a client must not rely on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from gateway.sandbox.catalogue import MethodSpec, load_catalogue
+from gateway.sandbox.control import add_control_routes
+from gateway.sandbox.errors import MALFORMED, OmaError
+from gateway.sandbox.handlers import Call, Reply, handler_for
+from gateway.sandbox.keys import SANDBOX, STOPPING
+from gateway.sandbox.sandbox import Sandbox
+
+HANG_POLL_SECONDS = 0.05
+NON_JSON_BODY = "<html><body><h1>502 Bad Gateway</h1></body></html>"
+
+
+def create_sandbox_app(sandbox: Sandbox) -> web.Application:
+    app = web.Application()
+    app[SANDBOX] = sandbox
+    app[STOPPING] = asyncio.Event()
+    app.on_shutdown.append(_release_hung_calls)
+    app.router.add_post("/api/{method}", api)
+    add_control_routes(app)
+    return app
+
+
+async def api(request: web.Request) -> web.StreamResponse:
+    sandbox = request.app[SANDBOX]
+    spec = load_catalogue().get(request.match_info["method"])
+    if spec is None:
+        return web.Response(status=404, text="Unknown method")
+    try:
+        body = orjson.loads(await request.read())
+    except orjson.JSONDecodeError:
+        return web.Response(status=400, text="Malformed JSON")
+    if not isinstance(body, dict):
+        return web.Response(status=400, text="The request body must be a JSON object")
+    sandbox.record(spec.name, body)
+    broken = await _apply_faults(request, sandbox, spec.name)
+    if broken is not None:
+        return broken
+    reply = answer(sandbox, spec, body)
+    return web.Response(body=orjson.dumps(reply), content_type="application/json")
+
+
+def answer(sandbox: Sandbox, spec: MethodSpec, body: dict[str, Any]) -> Reply:
+    try:
+        # Credentials first: OMA refuses a call before looking at what it asks for.
+        caller = sandbox.login(spec.name, body)
+        missing = [key for key in spec.required if body.get(key) is None]
+        if missing:
+            raise OmaError(MALFORMED, f"missing {', '.join(missing)}")
+        reply = handler_for(spec.name)(Call(sandbox, spec.name, body, caller.user, caller.token))
+    except OmaError as error:
+        return error.reply()
+    return {"success": True, **reply}
+
+
+async def _apply_faults(
+    request: web.Request, sandbox: Sandbox, method: str
+) -> web.StreamResponse | None:
+    latency = sandbox.faults.fires("latency", method)
+    if latency is not None:
+        await asyncio.sleep(latency.seconds)
+    fault = sandbox.faults.breaking(method)
+    if fault == "reset":
+        _abort(request)
+    elif fault == "hang":
+        await _hang(request)
+    elif fault == "http_500":
+        return web.Response(status=500, text="Internal Server Error")
+    elif fault == "non_json":
+        return web.Response(text=NON_JSON_BODY, content_type="text/html")
+    # After an abort aiohttp drops whatever is returned: the peer is gone.
+    return web.Response(status=500) if fault else None
+
+
+async def _hang(request: web.Request) -> None:
+    """Answer nothing until the client gives up or the server stops, then drop the line.
+
+    aiohttp does not cancel handlers when a client disconnects, so the loop watches the
+    transport itself; that way no handler outlives its connection.
+    """
+    stopping = request.app[STOPPING]
+    while not stopping.is_set():
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            return
+        await asyncio.sleep(HANG_POLL_SECONDS)
+    _abort(request)
+
+
+def _abort(request: web.Request) -> None:
+    transport = request.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        # Linger 0 turns the close into a TCP reset, what a crashed upstream looks like.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
+async def _release_hung_calls(app: web.Application) -> None:
+    app[STOPPING].set()

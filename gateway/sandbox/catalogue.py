@@ -1,0 +1,32 @@
+"""The bundled OMA method catalogue (`gateway/data/methods.json`), read once per process."""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+from dataclasses import dataclass
+
+import orjson
+
+
+@dataclass(frozen=True, slots=True)
+class MethodSpec:
+    name: str
+    required: tuple[str, ...]
+    mutating: bool
+    bulk: bool
+
+
+@functools.cache
+def load_catalogue() -> dict[str, MethodSpec]:
+    raw = (importlib.resources.files("gateway") / "data" / "methods.json").read_bytes()
+    specs = (
+        MethodSpec(
+            name=entry["name"],
+            required=tuple(entry.get("required", ())),
+            mutating=bool(entry.get("mutating", False)),
+            bulk=bool(entry.get("bulk", False)),
+        )
+        for entry in orjson.loads(raw)["methods"]
+    )
+    return {spec.name: spec for spec in specs}

@@ -1,0 +1,139 @@
+"""The sandbox's state object: directory, tokens, clock, fault switches and the request log."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from gateway.sandbox.clock import Clock
+from gateway.sandbox.directory import Directory
+from gateway.sandbox.errors import BAD_CREDENTIALS, MALFORMED, OmaError
+from gateway.sandbox.faults import Faults
+from gateway.sandbox.seed import seed_directory
+from gateway.sandbox.tokens import TokenStore
+
+AuthKind = Literal["password", "token"]
+# The benchmark drives millions of calls through one sandbox: keep the log bounded by dropping
+# its older half when it grows past this.
+MAX_RECORDED = 100_000
+_SECONDS_PER_MONTH = 2_629_746
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    """What the sandbox saw of one call, so tests can check what the gateway injected."""
+
+    method: str
+    client: str | None
+    user: str | None
+    auth: AuthKind | None
+    token: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "client": self.client,
+            "user": self.user,
+            "auth": self.auth,
+            "token": self.token,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    user: str
+    token: str | None  # the token the call authenticated with; None for a password login
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+class Sandbox:
+    def __init__(
+        self,
+        user: str = "admin@demo.adm",
+        password: str = "demo-password",  # noqa: S107 - the documented demo default
+        clock: Clock | None = None,
+    ) -> None:
+        self.user = user.lower()
+        self.password = password
+        self.clock: Clock = clock or time.time
+        self.cluster = "test"  # names the host in download URLs: admin.<cluster>.hostedemail.com
+        self.faults = Faults()
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to the seeded state: data, tokens, request log and faults."""
+        self.directory: Directory = seed_directory(self.user, self.password)
+        self.tokens = TokenStore(self.clock)
+        self.requests: list[RecordedRequest] = []
+        self._authenticate_count = 0
+        self.faults.clear()
+
+    @property
+    def authenticate_count(self) -> int:
+        """`authenticate` calls received since creation or reset (survives log trimming)."""
+        return self._authenticate_count
+
+    def revoke_tokens(self) -> None:
+        """Forget every issued token, as if they had all gone stale upstream."""
+        self.tokens.revoke_all()
+
+    def audit_id(self) -> str:
+        # Imitates the shape of OMA's audit ids ("month72_56b3b161b"); their meaning is unknown.
+        month = int(self.clock()) // _SECONDS_PER_MONTH % 1000
+        return f"month{month}_{secrets.token_hex(5)[:9]}"
+
+    def record(self, method: str, body: dict[str, Any]) -> None:
+        credentials = body.get("credentials")
+        creds = credentials if isinstance(credentials, dict) else {}
+        token = _text(creds.get("token"))
+        auth: AuthKind | None = "password" if "password" in creds else "token" if token else None
+        entry = RecordedRequest(
+            method, _text(creds.get("client")), _text(creds.get("user")), auth, token
+        )
+        if len(self.requests) >= MAX_RECORDED:
+            del self.requests[: MAX_RECORDED // 2]
+        self.requests.append(entry)
+        if method == "authenticate":
+            self._authenticate_count += 1
+
+    def login(self, method: str, body: dict[str, Any]) -> Caller:
+        """Check the body's credentials object the same way for every method."""
+        credentials = body.get("credentials")
+        # No credentials at all is treated like wrong ones (error 1); a credentials value of the
+        # wrong shape is a malformed request (error 5). Real OMA's choice here is unverified.
+        if credentials is None:
+            raise OmaError(BAD_CREDENTIALS)
+        if not isinstance(credentials, dict):
+            raise OmaError(MALFORMED, "credentials must be an object")
+        for key in ("user", "password", "token", "client"):
+            if credentials.get(key) is not None and not isinstance(credentials[key], str):
+                raise OmaError(MALFORMED, f"credentials.{key} must be a string")
+        user = (credentials.get("user") or "").lower()
+        # With both present the password is what counts (a guess; clients send one or other).
+        if credentials.get("password") is not None:
+            return self._password_login(method, user, credentials["password"])
+        if credentials.get("token") and self._token_login(user, credentials["token"]):
+            return Caller(user, credentials["token"])
+        raise OmaError(BAD_CREDENTIALS)
+
+    def _password_login(self, method: str, user: str, password: str) -> Caller:
+        if self.faults.fires("reject_logins", method):
+            raise OmaError(BAD_CREDENTIALS)
+        account = self.directory.accounts.get(user)
+        # An empty stored password means "none set": it must never match an empty attempt.
+        if (
+            account is None
+            or not account.password
+            or not hmac.compare_digest(account.password.encode(), password.encode())
+        ):
+            raise OmaError(BAD_CREDENTIALS)
+        return Caller(user, None)
+
+    def _token_login(self, user: str, token: str) -> bool:
+        return user in self.directory.accounts and self.tokens.login(user, token)
