@@ -1,0 +1,61 @@
+"""The admin port: `/healthz`, `/readyz` and `/metrics`, never on the callers' port."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from .app import GATEWAY, METRICS
+from .runtime import Gateway
+
+__all__ = ["create_admin_app"]
+
+MAIN_APP = web.AppKey("main_app", web.Application)
+RECENT_LOGIN = 300.0  # seconds: a login this recent counts as a usable OMA session
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    main = request.app[MAIN_APP]
+    checks = await _readiness(main[GATEWAY]) if GATEWAY in main else {"started": False}
+    ready = all(checks.values())
+    return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
+
+
+async def _readiness(gateway: Gateway) -> dict[str, bool]:
+    checks = {"serving": not gateway.draining}
+    if gateway.runtime.settings.store.is_shared:
+        try:
+            timeout = gateway.runtime.settings.store.timeout * 5
+            checks["store"] = await asyncio.wait_for(gateway.store.ping(), timeout)
+        except (TimeoutError, OSError, ConnectionError):
+            checks["store"] = False
+    now = time.time()
+    for name, custody in gateway.custodies.items():
+        recent = custody.last_login_ok is not None and now - custody.last_login_ok < RECENT_LOGIN
+        checks[f"upstream:{name}"] = custody.has_usable_token() or recent
+    return checks
+
+
+async def metrics(request: web.Request) -> web.Response:
+    registry = request.app[MAIN_APP][METRICS].registry
+    body = await asyncio.to_thread(generate_latest, registry)
+    response = web.Response(body=body)
+    response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
+    response.charset = "utf-8"
+    return response
+
+
+def create_admin_app(main: web.Application) -> web.Application:
+    app = web.Application()
+    app[MAIN_APP] = main
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    return app

@@ -1,0 +1,128 @@
+"""The callers' application: `POST /api/{method}` and the path every call takes.
+
+`create_app` is the one place that builds and connects things; `call_method` is the request path,
+one step per line, each naming the module that owns it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import orjson
+import structlog
+from aiohttp import web
+
+from .call import Call, request_id_from
+from .errors import BadRequest, GatewayError, PayloadTooLarge
+from .limits import ratelimit_headers
+from .metrics import Metrics
+from .policy import check_method_name
+from .runtime import Gateway
+from .settings import Settings
+
+__all__ = ["CALL", "GATEWAY", "METRICS", "call_method", "create_app"]
+
+log = structlog.get_logger(__name__)
+
+GATEWAY = web.AppKey("gateway", Gateway)
+METRICS = web.AppKey("metrics", Metrics)
+CALL = web.RequestKey("call", Call)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+async def call_method(request: web.Request) -> web.Response:
+    call, gateway = request[CALL], request.app[GATEWAY]
+    runtime = gateway.runtime  # one config for the whole call, even if a reload lands meanwhile
+    call.method = check_method_name(request.match_info["method"])  # policy
+    call.body = body = await read_object(request, runtime.settings.max_body)
+    call.identity = runtime.keyring.identify(request.headers, body)  # keys
+    caller = call.identity.caller.name
+    runtime.allowlists[caller].authorize(call.method)  # policy
+    call.limits = await runtime.limits[caller].admit(gateway.store.limiter, call.method)  # limits
+    answer, visible = await runtime.forwarders[caller].forward(call, body)  # forward, custody
+    call.answer = answer.body
+    return web.Response(status=answer.status, body=visible, content_type="application/json")
+
+
+async def read_object(request: web.Request, max_body: int) -> dict[str, Any]:
+    """The body as a JSON object, read in chunks so an oversized body is refused, not buffered."""
+    if request.content_length is not None and request.content_length > max_body:
+        raise PayloadTooLarge()
+    data = bytearray()
+    async for chunk in request.content.iter_any():
+        data += chunk
+        if len(data) > max_body:
+            raise PayloadTooLarge()
+    try:
+        body = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest("request body is not valid JSON") from exc
+    if not isinstance(body, dict):
+        raise BadRequest("request body must be a JSON object")
+    return body
+
+
+@web.middleware
+async def call_scope(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Outermost: every call gets an id and a record, and every answer is observed once."""
+    call = Call(request_id_from(request.headers.get("X-Request-ID")), request.remote)
+    request[CALL] = call
+    with structlog.contextvars.bound_contextvars(request_id=call.request_id):
+        response = await handler(request)
+        response.headers["X-Request-ID"] = call.request_id
+        if call.limits is not None:
+            response.headers.update(ratelimit_headers(call.limits))
+        call.finish(response.status)
+        request.app[GATEWAY].observe(call)
+    return response
+
+
+@web.middleware
+async def error_envelope(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Inside the scope: every refusal becomes OMA's envelope plus a stable `gateway_error`."""
+    try:
+        return await handler(request)
+    except GatewayError as exc:
+        error = exc
+    except web.HTTPException as exc:  # routing: unknown path, wrong HTTP method
+        error = _RoutingError(exc)
+    except Exception:
+        log.exception("unhandled_error")
+        error = GatewayError()
+    request[CALL].gateway_error = error.code
+    return web.json_response(
+        error.envelope(), status=error.status, headers=error.headers, dumps=_dumps
+    )
+
+
+class _RoutingError(GatewayError):
+    def __init__(self, exc: web.HTTPException) -> None:
+        super().__init__("no such endpoint: callers POST /api/{method}")
+        self.status = exc.status  # type: ignore[misc]  # per-instance: mirrors the routing answer
+        self.code = "not_found" if exc.status == 404 else "bad_request"  # type: ignore[misc]
+        self.error_number = 5  # type: ignore[misc]
+
+
+def _dumps(obj: Any) -> str:
+    return orjson.dumps(obj).decode()
+
+
+def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.Application:
+    # call_scope wraps error_envelope so that refusals, too, get a request id, rate-limit
+    # headers and an audit record: nothing answered escapes observation.
+    app = web.Application(middlewares=[call_scope, error_envelope], handler_args={})
+    app[METRICS] = metrics or Metrics()
+    app.router.add_post("/api/{method}", call_method)
+
+    async def gateway_ctx(app: web.Application) -> AsyncIterator[None]:
+        gateway = Gateway.open(settings)
+        gateway.observers.append(app[METRICS].observe)
+        app[GATEWAY] = gateway
+        gateway.start()
+        yield
+        await gateway.close()
+
+    app.cleanup_ctx.append(gateway_ctx)
+    return app

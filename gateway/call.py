@@ -1,0 +1,61 @@
+"""The record of one call, filled in step by step along the request path.
+
+One `Call` per request (oauth2-proxy's request scope): the middleware creates it, each step adds
+what it learns, and when the answer is sent the observers (audit trail, metrics) read it whole.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from .keys import Identity
+from .store import Decision
+
+__all__ = ["Call", "request_id_from"]
+
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+
+
+def request_id_from(sent: str | None) -> str:
+    """The caller's own X-Request-ID when it is sane (it ends up in logs and in OMA's `client`)."""
+    if sent is not None and _SANE_REQUEST_ID.fullmatch(sent):
+        return sent
+    return uuid.uuid4().hex
+
+
+@dataclass(slots=True)
+class Call:
+    request_id: str
+    remote: str | None
+    started: float = field(default_factory=time.time)  # wall clock, for the record
+    t0: float = field(default_factory=time.perf_counter)  # monotonic, for latency
+    method: str | None = None
+    identity: Identity | None = None
+    body: dict[str, Any] | None = None  # as the caller sent it; observers redact before use
+    limits: Decision | None = None
+    answer: dict[str, Any] | None = None  # OMA's parsed answer, when one came
+    status: int | None = None
+    gateway_error: str | None = None
+    resent: bool = False  # sent a second time after OMA refused a stale token
+    upstream_latency: float = 0.0
+    duration: float | None = None
+
+    @property
+    def caller(self) -> str | None:
+        return None if self.identity is None else self.identity.caller.name
+
+    @property
+    def upstream(self) -> str | None:
+        return None if self.identity is None else self.identity.caller.upstream
+
+    @property
+    def key_id(self) -> str | None:
+        return None if self.identity is None else self.identity.key.key_id
+
+    def finish(self, status: int) -> None:
+        self.status = status
+        self.duration = time.perf_counter() - self.t0

@@ -1,0 +1,215 @@
+"""Custody of one upstream's OMA session: one token for every caller of the upstream.
+
+The request path asks `current()`, which answers from this process's copy without any I/O while
+the token is fresh. Getting a token is a single flight at two levels: within the process one task
+does it and every caller awaits that task; across replicas a store lease lets one replica log in
+while the others wait for its token to appear (lock, re-read, re-check, log in, release). A
+background task refreshes ahead of expiry, at 75-80% of the lifetime (jittered), so no caller waits.
+A stale token is dropped with compare-and-delete: only the token that failed, never a newer one.
+When OMA rejects the gateway's own login, logins back off exponentially (capped) so a wrong
+password does not hammer the account into a lockout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import structlog
+
+from .errors import UpstreamAuthFailed, UpstreamError, UpstreamUnavailable
+from .secrets import Secret
+from .store import SessionStore, StoredToken
+from .upstream import OmaClient
+
+__all__ = ["SessionCustody"]
+
+log = structlog.get_logger(__name__)
+
+REFRESH_AT = (0.75, 0.80)  # of the lifetime: when one replica fetches the next token
+BACKOFF_FIRST, BACKOFF_CAP = 1.0, 300.0  # seconds, after OMA rejected the gateway's login
+POLL_FIRST, POLL_CAP = 0.02, 0.25  # seconds, while another replica holds the login lease
+
+
+class SessionCustody:
+    def __init__(
+        self,
+        client: OmaClient,
+        sessions: SessionStore,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.client = client
+        self.name = client.settings.name
+        self._sessions = sessions
+        self._clock = clock
+        self._local: StoredToken | None = None
+        self._flight: asyncio.Task[StoredToken] | None = None
+        self._refresher: asyncio.Task[None] | None = None
+        self._backoff = 0.0
+        self._blocked_until = 0.0
+        self.logins = 0  # authenticate calls made by this process
+        self.last_login_ok: float | None = None
+
+    @property
+    def lifetime(self) -> float:
+        return self.client.settings.token_lifetime
+
+    @property
+    def margin(self) -> float:
+        """A token is not handed out this close to its end: a call must have time to land."""
+        return min(60.0, self.lifetime * 0.05)
+
+    async def current(self) -> StoredToken:
+        token = self._local
+        if token is not None and token.usable(self._clock() + self.margin):
+            return token
+        return await self._single_flight(stale=None, fresh=False)
+
+    async def invalidate(self, token: StoredToken) -> StoredToken:
+        """OMA refused `token`: drop it (only if still current) and get the next one."""
+        if self._local is not None and self._local.token == token.token:
+            self._local = None
+        await self._sessions.discard(self.name, token.token)
+        return await self._single_flight(stale=token.token, fresh=False)
+
+    def start(self) -> None:
+        """Begin proactive refresh; owned by this object and cancelled by `close`."""
+        if self._refresher is None:
+            self._refresher = asyncio.create_task(
+                self._refresh_ahead(), name=f"refresh:{self.name}"
+            )
+
+    async def close(self) -> None:
+        for task in (self._refresher, self._flight):
+            if task is not None and not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        await self.client.close()
+
+    def has_usable_token(self) -> bool:
+        return self._local is not None and self._local.usable(self._clock())
+
+    def token_age(self) -> float | None:
+        return None if self._local is None else self._clock() - self._local.issued_at
+
+    async def _single_flight(self, stale: Secret | None, fresh: bool) -> StoredToken:
+        flight = self._flight
+        if flight is None or flight.done():
+            obtain = self._obtain(stale, fresh)
+            flight = self._flight = asyncio.create_task(obtain, name=f"login:{self.name}")
+        # Shielded: a caller that hangs up must not cancel the login every other caller awaits.
+        return await asyncio.shield(flight)
+
+    async def _obtain(self, stale: Secret | None, fresh: bool) -> StoredToken:
+        deadline = self._clock() + self.client.settings.timeout * 2 + 5
+        poll = POLL_FIRST
+        while True:
+            token = await self._adoptable(stale, fresh)
+            if token is None:
+                token = await self._login_under_lease(stale, fresh)
+            if token is not None:
+                self._local = token
+                return token
+            if self._clock() > deadline:
+                raise UpstreamUnavailable("timed out waiting for another replica's OMA login")
+            await asyncio.sleep(poll)
+            poll = min(poll * 2, POLL_CAP)
+
+    async def _adoptable(self, stale: Secret | None, fresh: bool) -> StoredToken | None:
+        """The shared token, if we may use it: usable, not the one that just failed, and (for a
+        proactive refresh) not itself due for refresh."""
+        token = await self._sessions.load(self.name)
+        now = self._clock()
+        if token is None or token.token == stale or not token.usable(now + self.margin):
+            return None
+        return None if fresh and token.refresh_at <= now else token
+
+    async def _login_under_lease(self, stale: Secret | None, fresh: bool) -> StoredToken | None:
+        lease = await self._sessions.acquire_lease(self.name, ttl=self.client.settings.timeout + 5)
+        if lease is None:
+            return None
+        try:
+            token = await self._adoptable(stale, fresh)  # re-check: the last holder may have won
+            if token is None:
+                token = await self._login()
+                await self._sessions.save(self.name, token)
+            return token
+        finally:
+            await self._sessions.release_lease(self.name, lease)
+
+    async def _login(self) -> StoredToken:
+        if self._clock() < self._blocked_until:
+            raise UpstreamAuthFailed()
+        settings = self.client.settings
+        lifetime = int(self.lifetime)
+        payload = orjson.dumps({
+            "credentials": {
+                "user": settings.user,
+                "password": settings.password.reveal(),
+                "client": settings.client,
+            },
+            "generate_session_token": True,
+            "session_token_duration": lifetime,
+        })  # fmt: skip
+        issued_at = self._clock()  # OMA counts the lifetime from when the request is submitted
+        self.logins += 1
+        answer = await self.client.call("authenticate", payload)
+        token = _session_token(answer.body)
+        if token is None:
+            self._back_off()
+            log.warning("oma_login_rejected", upstream=self.name, backoff=self._backoff)
+            raise UpstreamAuthFailed()
+        self._backoff, self._blocked_until = 0.0, 0.0
+        self.last_login_ok = self._clock()
+        granted = _duration(answer.body, lifetime)
+        return StoredToken(
+            token=Secret(token),
+            issued_at=issued_at,
+            expires_at=issued_at + granted,
+            refresh_at=issued_at + granted * random.uniform(*REFRESH_AT),  # noqa: S311 (jitter)
+        )
+
+    def _back_off(self) -> None:
+        self._backoff = min(BACKOFF_CAP, self._backoff * 2 or BACKOFF_FIRST)
+        self._blocked_until = self._clock() + self._backoff
+
+    async def _refresh_ahead(self) -> None:
+        """Log in at start (so the first caller does not wait and readiness can tell), then
+        refresh each token ahead of its end."""
+        while True:
+            try:
+                if self._local is None:
+                    await self._single_flight(stale=None, fresh=False)
+                    continue
+                await asyncio.sleep(self._until_refresh(self._local))
+                if self._local is not None and self._local.refresh_at <= self._clock():
+                    await self._single_flight(stale=None, fresh=True)
+            except UpstreamError as exc:
+                log.warning("oma_token_refresh_failed", upstream=self.name, error=exc.code)
+                await asyncio.sleep(max(1.0, min(30.0, self.lifetime * 0.01)))
+
+    def _until_refresh(self, token: StoredToken) -> float:
+        # Each replica wakes a little after the shared refresh time, at its own moment, so the
+        # first one awake usually has the next token saved before the others look.
+        spread = min(30.0, self.lifetime * 0.02)
+        jitter = random.uniform(0, spread)  # noqa: S311 (jitter, not a secret)
+        return max(0.0, token.refresh_at - self._clock()) + jitter
+
+
+def _session_token(body: dict[str, Any]) -> str | None:
+    token = body.get("session_token")
+    if body.get("success") is True and isinstance(token, str) and token:
+        return token
+    return None
+
+
+def _duration(body: dict[str, Any], asked: int) -> float:
+    granted = body.get("session_token_duration")
+    if isinstance(granted, int | float) and not isinstance(granted, bool) and 0 < granted <= asked:
+        return float(granted)
+    return float(asked)

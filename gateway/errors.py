@@ -1,0 +1,126 @@
+"""The answers the gateway makes itself, as a small tree of exceptions.
+
+    GatewayError                      (any refusal or failure the gateway answers itself)
+    ├── Unauthenticated        401   no key, unknown key, revoked or expired key: one answer
+    ├── MethodNotAllowed       403   outside the caller's allowlist, or never forwarded
+    ├── BadRequest             400   body not a JSON object, malformed method name
+    ├── PayloadTooLarge        413   body over max_body
+    ├── RateLimited            429   a limit is exhausted (carries Retry-After / RateLimit headers)
+    ├── StoreUnavailable       503   the shared store is down and limiting fails closed
+    ├── AuditUnavailable       503   the audit trail cannot be written and audit fails closed
+    └── UpstreamError                the OMA side failed
+        ├── UpstreamUnavailable 502  refused, reset, or not OMA's JSON
+        ├── UpstreamAuthFailed  502  the gateway's own OMA login was rejected
+        └── UpstreamTimeout     504  no answer within the upstream's timeout
+
+Each carries its HTTP status, the stable `gateway_error` code of the contract, and the OMA
+`error_number` that best matches it, so OMA client libraries see a familiar envelope. Messages are
+fixed strings chosen here: nothing a caller sent, and no secret, ever reaches them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar
+
+__all__ = [
+    "AuditUnavailable",
+    "BadRequest",
+    "GatewayError",
+    "MethodNotAllowed",
+    "PayloadTooLarge",
+    "RateLimited",
+    "StoreUnavailable",
+    "Unauthenticated",
+    "UpstreamAuthFailed",
+    "UpstreamError",
+    "UpstreamTimeout",
+    "UpstreamUnavailable",
+]
+
+
+class GatewayError(Exception):
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+    error_number: ClassVar[int] = 0  # OMA: "server-side fault, not the client's doing"
+    message: ClassVar[str] = "internal gateway error"
+
+    def __init__(self, message: str | None = None, *, headers: Mapping[str, str] | None = None):
+        self.text = message or self.message
+        self.headers: Mapping[str, str] = headers or {}
+        super().__init__(self.text)
+
+    def envelope(self) -> dict[str, object]:
+        return {
+            "success": False,
+            "error_number": self.error_number,
+            "error": self.text,
+            "gateway_error": self.code,
+        }
+
+
+class Unauthenticated(GatewayError):
+    status = 401
+    code = "unauthenticated"
+    error_number = 1  # OMA: invalid credentials
+    message = "Invalid credentials supplied in request"
+
+
+class MethodNotAllowed(GatewayError):
+    status = 403
+    code = "method_not_allowed"
+    error_number = 4  # OMA: the requester lacks permission
+    message = "method not allowed for this caller"
+
+
+class BadRequest(GatewayError):
+    status = 400
+    code = "bad_request"
+    error_number = 5  # OMA: malformed request
+    message = "malformed request"
+
+
+class PayloadTooLarge(GatewayError):
+    status = 413
+    code = "payload_too_large"
+    error_number = 5
+    message = "request body too large"
+
+
+class RateLimited(GatewayError):
+    status = 429
+    code = "rate_limited"
+    message = "rate limit exceeded, retry later"
+
+
+class StoreUnavailable(GatewayError):
+    status = 503
+    code = "store_unavailable"
+    message = "shared store unavailable"
+
+
+class AuditUnavailable(GatewayError):
+    status = 503
+    code = "audit_unavailable"
+    message = "audit trail unavailable"
+
+
+class UpstreamError(GatewayError):
+    status = 502
+    code = "upstream_unavailable"
+    message = "OMA upstream unavailable"
+
+
+class UpstreamUnavailable(UpstreamError):
+    pass
+
+
+class UpstreamAuthFailed(UpstreamError):
+    code = "upstream_auth_failed"
+    message = "the gateway's OMA login was rejected"
+
+
+class UpstreamTimeout(UpstreamError):
+    status = 504
+    code = "upstream_timeout"
+    message = "OMA upstream timed out"

@@ -1,0 +1,55 @@
+"""Forwarding a call to its upstream: inject the gateway's session, resend once if it was stale.
+
+The caller's `credentials` are replaced whole: the gateway, not the caller, picks the OMA user.
+`client` names the gateway, the caller and the request id, since it is the only per-request label
+OpenSRS's own logs will show. On `error_number 1` the token may have expired early (OMA documents
+no separate code for it): the gateway drops exactly that token, gets the next, and resends once.
+OMA checks credentials before acting, so resending a refused call cannot apply it twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from .call import Call
+from .custody import SessionCustody
+from .scrub import scrub
+from .store import StoredToken
+from .upstream import OmaAnswer
+
+__all__ = ["Forwarder"]
+
+_STALE_TOKEN = 1  # OMA: invalid credentials
+
+
+class Forwarder:
+    def __init__(self, custody: SessionCustody) -> None:
+        self.custody = custody
+        self._settings = custody.client.settings
+
+    async def forward(self, call: Call, body: dict[str, Any]) -> tuple[OmaAnswer, bytes]:
+        """OMA's answer, and the bytes the caller may see."""
+        assert call.method is not None and call.caller is not None
+        token = await self.custody.current()
+        answer = await self._send(call, body, token)
+        used = [token]
+        if answer.error_number == _STALE_TOKEN:
+            token = await self.custody.invalidate(token)
+            used.append(token)
+            call.resent = True
+            answer = await self._send(call, body, token)
+        secrets = [t.token.reveal() for t in used] + [self._settings.password.reveal()]
+        return answer, scrub(answer.raw, answer.body, secrets)
+
+    async def _send(self, call: Call, body: dict[str, Any], token: StoredToken) -> OmaAnswer:
+        credentials = {
+            "user": self._settings.user,
+            "token": token.token.reveal(),
+            "client": f"{self._settings.client} caller={call.caller} request={call.request_id}",
+        }
+        payload = orjson.dumps({**body, "credentials": credentials})
+        answer = await self.custody.client.call(str(call.method), payload)
+        call.upstream_latency += answer.latency
+        return answer

@@ -1,0 +1,60 @@
+"""Which methods a caller may call.
+
+Method names are checked before anything else touches a request: they become URL path segments
+upstream and (bounded) metric labels, so only OMA's own shape is accepted. Some methods are never
+forwarded whatever the config says: `authenticate` would mint sessions on the gateway's account
+(and its top-level `token` picks the token value), and OMA's underscore methods are internal.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass, field
+
+from .errors import BadRequest, MethodNotAllowed
+
+__all__ = ["Allowlist", "check_method_name", "is_never_forwarded"]
+
+_METHOD_NAME = re.compile(r"_?[a-z][a-z0-9_]{0,63}")
+_NEVER_FORWARDED = frozenset({"authenticate"})
+
+
+def check_method_name(name: str) -> str:
+    if _METHOD_NAME.fullmatch(name) is None:
+        raise BadRequest("malformed method name")
+    return name
+
+
+def is_never_forwarded(method: str) -> bool:
+    return method in _NEVER_FORWARDED or method.startswith("_")
+
+
+@dataclass(frozen=True)
+class Allowlist:
+    """Exact names and shell-style patterns; deny wins over allow; anything unnamed is denied."""
+
+    allow: tuple[str, ...]
+    deny: tuple[str, ...] = ()
+    _allow: re.Pattern[str] = field(init=False, repr=False)
+    _deny: re.Pattern[str] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_allow", _union(self.allow))
+        object.__setattr__(self, "_deny", _union(self.deny))
+
+    def permits(self, method: str) -> bool:
+        if is_never_forwarded(method) or self._deny.fullmatch(method):
+            return False
+        return self._allow.fullmatch(method) is not None
+
+    def authorize(self, method: str) -> None:
+        if not self.permits(method):
+            raise MethodNotAllowed()
+
+
+def _union(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    if not patterns:
+        return re.compile(r"(?!)")  # matches nothing
+    # fnmatch.translate anchors each pattern with \Z; fullmatch on the union keeps them whole.
+    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns))

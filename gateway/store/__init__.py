@@ -1,0 +1,24 @@
+"""Shared state behind narrow interfaces: `memory://` in process, `redis://` for a fleet."""
+
+from __future__ import annotations
+
+from ..settings import StoreSettings
+from .base import Decision, Limiter, LimitRule, LimitState, SessionStore, Store, StoredToken
+from .memory import MemoryStore
+
+__all__ = [
+    "Decision",
+    "LimitRule",
+    "LimitState",
+    "Limiter",
+    "SessionStore",
+    "Store",
+    "StoredToken",
+    "open_store",
+]
+
+
+def open_store(settings: StoreSettings) -> Store:
+    if settings.url.startswith("memory://"):
+        return MemoryStore()
+    raise NotImplementedError("redis:// store arrives with the fleet issue")

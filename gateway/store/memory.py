@@ -1,0 +1,86 @@
+"""The embedded store: state in this process only (one replica, or tests)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+
+from ..secrets import Secret
+from .base import Decision, LimitRule, LimitState, StoredToken
+from .gcra import gcra
+
+__all__ = ["MemoryLimiter", "MemorySessions", "MemoryStore"]
+
+
+class MemorySessions:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._tokens: dict[str, StoredToken] = {}
+        self._leases: dict[str, tuple[object, float]] = {}
+        self._clock = clock
+
+    async def load(self, upstream: str) -> StoredToken | None:
+        return self._tokens.get(upstream)
+
+    async def save(self, upstream: str, token: StoredToken) -> None:
+        self._tokens[upstream] = token
+
+    async def discard(self, upstream: str, token: Secret) -> bool:
+        current = self._tokens.get(upstream)
+        if current is None or current.token != token:
+            return False
+        del self._tokens[upstream]
+        return True
+
+    async def acquire_lease(self, upstream: str, ttl: float) -> object | None:
+        now = self._clock()
+        held = self._leases.get(upstream)
+        if held is not None and held[1] > now:
+            return None
+        lease = object()
+        self._leases[upstream] = (lease, now + ttl)
+        return lease
+
+    async def release_lease(self, upstream: str, lease: object) -> None:
+        held = self._leases.get(upstream)
+        if held is not None and held[0] is lease:
+            del self._leases[upstream]
+
+
+class MemoryLimiter:
+    """GCRA over a dict. Keys come from the config (callers, configured methods, upstreams), so
+    the dict is bounded by the config, not by what callers send."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._tats: dict[str, float] = {}
+        self._clock = clock
+
+    async def check(self, rules: Sequence[LimitRule]) -> Decision:
+        return self.check_now(rules, self._clock())
+
+    def check_now(self, rules: Sequence[LimitRule], now: float) -> Decision:
+        results = [(rule, gcra(rule.spec, self._tats.get(rule.key, now), now)) for rule in rules]
+        states = tuple(
+            LimitState(rule, allowed, remaining, reset_after, retry_after)
+            for rule, (allowed, _, remaining, reset_after, retry_after) in results
+        )
+        decision = Decision(states)
+        if decision.allowed:
+            # All or nothing: only an admitted request moves any TAT (a shadow rule that would
+            # have denied keeps its TAT, exactly as an enforced one would).
+            for rule, (allowed, new_tat, *_) in results:
+                if allowed:
+                    self._tats[rule.key] = new_tat
+        return decision
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self.sessions = MemorySessions()
+        self.limiter = MemoryLimiter()
+
+    async def ping(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        await asyncio.sleep(0)

@@ -1,0 +1,96 @@
+"""Talking to one OMA account: one pooled `ClientSession`, bounded waits, errors translated.
+
+OMA answers in band: HTTP 200 with `success: false` is a normal answer, passed on as it is. Only
+a transport failure or an answer that is not OMA's JSON becomes a gateway error here.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import orjson
+
+from .errors import UpstreamTimeout, UpstreamUnavailable
+from .settings import UpstreamSettings
+
+__all__ = ["OmaAnswer", "OmaClient"]
+
+_JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+
+
+@dataclass(slots=True)
+class OmaAnswer:
+    status: int
+    raw: bytes
+    body: dict[str, Any]
+    latency: float  # seconds spent waiting for OMA
+
+    @property
+    def success(self) -> bool:
+        return self.body.get("success") is True
+
+    @property
+    def error_number(self) -> int | None:
+        number = self.body.get("error_number")
+        return number if isinstance(number, int) and not self.success else None
+
+
+class OmaClient:
+    def __init__(self, settings: UpstreamSettings, session: aiohttp.ClientSession) -> None:
+        self.settings = settings
+        self._session = session
+        self._timeout = aiohttp.ClientTimeout(total=settings.timeout)
+
+    async def call(self, method: str, payload: bytes) -> OmaAnswer:
+        started = time.perf_counter()
+        try:
+            async with self._session.post(
+                f"{self.settings.url}/{method}",
+                data=payload,
+                headers=_JSON_HEADERS,
+                timeout=self._timeout,
+            ) as response:
+                raw = await response.read()
+                status = response.status
+        except TimeoutError as exc:
+            raise UpstreamTimeout() from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise UpstreamUnavailable() from exc
+        return OmaAnswer(status, raw, _oma_json(raw, status), time.perf_counter() - started)
+
+    async def close(self) -> None:
+        await self._session.close()
+
+
+def _oma_json(raw: bytes, status: int) -> dict[str, Any]:
+    """OMA's answer as a mapping; anything else means the upstream is not speaking OMA."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        body = None
+    if isinstance(body, dict):
+        return body
+    if status in (400, 404):
+        # OMA's own refusals (malformed body, unknown method) may come without a JSON body; the
+        # gateway answers them in OMA's envelope so callers still get OMA's meaning.
+        return {"success": False, "error_number": 5, "error": _REFUSALS[status]}
+    raise UpstreamUnavailable("OMA upstream answered something that is not OMA's JSON")
+
+
+_REFUSALS = {400: "OMA refused the request as malformed", 404: "OMA does not know this method"}
+
+
+def open_session(settings: UpstreamSettings) -> aiohttp.ClientSession:
+    """The one pooled session for an upstream. Connections are kept alive; the pool is sized for
+    many concurrent callers, since OMA calls are slow relative to the gateway's own work."""
+    connector = aiohttp.TCPConnector(limit=settings.max_connections, ttl_dns_cache=300)
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=settings.timeout),
+        json_serialize=lambda obj: orjson.dumps(obj).decode(),
+        skip_auto_headers=("User-Agent",),
+        auto_decompress=True,
+    )
