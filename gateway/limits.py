@@ -23,14 +23,17 @@ class CallerLimits:
     """The rules for one caller, built once per config so the request path only looks them up."""
 
     def __init__(self, caller: CallerSettings, upstream: UpstreamSettings) -> None:
+        # Every key of a call shares the hash tag of its upstream, so one Lua script can check
+        # them all on one Redis Cluster slot (a caller belongs to exactly one upstream).
+        tag = f"{{{upstream.name}}}"
         base = []
         if caller.rate_limit is not None:
-            base.append(LimitRule("caller", f"caller:{caller.name}", caller.rate_limit))
+            base.append(LimitRule("caller", f"{tag}:caller:{caller.name}", caller.rate_limit))
         if upstream.rate_limit is not None:
-            base.append(LimitRule("upstream", f"upstream:{upstream.name}", upstream.rate_limit))
+            base.append(LimitRule("upstream", f"{tag}:upstream", upstream.rate_limit))
         self._base = tuple(base)
         self._by_method: Mapping[str, tuple[LimitRule, ...]] = {
-            method: (LimitRule("method", f"method:{caller.name}:{method}", spec), *self._base)
+            method: (LimitRule("method", f"{tag}:method:{caller.name}:{method}", spec), *self._base)
             for method, spec in caller.method_limits.items()
         }
 
