@@ -1,0 +1,239 @@
+"""One command, one table: the gateway's throughput and latency against same-run baselines.
+
+    python bench/run.py [--quick] [--duration S] [--connections N] [--upstream stub|sandbox]
+
+Rows: (a) direct to the upstream, (b) a bare aiohttp pass-through proxy, (c) nginx proxy_pass,
+(d) the gateway on memory://, (e) the gateway on redis:// with limits, audit and metrics; then
+ratios, the latency the gateway adds at half its maximum throughput, and the in-flight scenario.
+Progress goes to stderr, the table to stdout. Every child process is stopped on exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as `python bench/run.py`: make `bench` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import gateway, nginx, redis_server
+from bench.inflight import run_inflight
+from bench.loadgen import Result, Target, have_wrk, run_closed
+from bench.openloop import run_open
+from bench.procs import Children, free_port, raise_nofile
+from bench.report import AddedLatency, InflightFigures, Ratio, Row, render
+from bench.systems import (
+    LOAD_CPU,
+    PROXY_CPU,
+    UPSTREAM_CPU,
+    Running,
+    gateway_headers,
+    pin,
+    start_baseline,
+    start_gateway,
+    start_nginx,
+    start_redis,
+    start_sandbox,
+    start_stub,
+)
+
+
+@dataclass(frozen=True)
+class Options:
+    quick: bool
+    duration: float
+    warmup: float
+    connections: int
+    upstream: str
+    tool: str
+    nginx: str | None
+    inflight: int
+    skip_inflight: bool
+
+
+def parse(argv: Sequence[str] | None) -> Options:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="a few seconds per row, 2k in flight")
+    p.add_argument("--duration", type=float, help="seconds per measured run (10; quick 3)")
+    p.add_argument("--warmup", type=float, help="seconds of discarded load first (2; quick 1)")
+    p.add_argument("--connections", type=int, default=64, help="keep-alive connections (64)")
+    p.add_argument("--upstream", choices=["stub", "sandbox"], default="stub")
+    p.add_argument("--loadgen", choices=["auto", "wrk", "python"], default="auto")
+    p.add_argument("--nginx", help="nginx binary (default: from PATH; missing = not installed)")
+    p.add_argument("--inflight", type=int, help="calls in flight at once (10000; quick 2000)")
+    p.add_argument("--skip-inflight", action="store_true")
+    a = p.parse_args(argv)
+    tool = a.loadgen if a.loadgen != "auto" else ("wrk" if have_wrk() else "python")
+    if tool == "wrk" and not have_wrk():
+        p.error("wrk is not installed (apt-get install wrk), use --loadgen python")
+    return Options(
+        quick=a.quick,
+        duration=a.duration or (3.0 if a.quick else 10.0),
+        warmup=a.warmup if a.warmup is not None else (1.0 if a.quick else 2.0),
+        connections=a.connections,
+        upstream=a.upstream,
+        tool=tool,
+        nginx=a.nginx,
+        inflight=a.inflight or (2000 if a.quick else 10000),
+        skip_inflight=a.skip_inflight,
+    )
+
+
+def say(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+class Bench:
+    def __init__(self, opts: Options, kids: Children, tmp: Path) -> None:
+        self.opts, self.kids, self.tmp = opts, kids, tmp
+        self.gateway_missing = gateway.gateway_available()
+        self.upstream = start_sandbox(kids) if opts.upstream == "sandbox" else start_stub(kids)
+        self.upstream_url = f"http://127.0.0.1:{self.upstream.port}/api"
+
+    def measure(self, target: Target) -> Result:
+        if self.opts.warmup > 0:
+            run_closed(target, self.opts.connections, self.opts.warmup, LOAD_CPU, self.opts.tool)
+        return run_closed(
+            target, self.opts.connections, self.opts.duration, LOAD_CPU, self.opts.tool
+        )
+
+    def direct(self) -> Row:
+        say("(a) direct to the upstream (upstream alone on the proxy CPU)")
+        pin(self.upstream.proc, PROXY_CPU)
+        try:
+            result = self.measure(self.upstream.target(gateway_headers()))
+        finally:
+            pin(self.upstream.proc, UPSTREAM_CPU)
+        return Row("(a)", f"direct to upstream ({self.opts.upstream})", result)
+
+    def baseline(self) -> tuple[Row, Running]:
+        say("(b) bare aiohttp pass-through proxy")
+        running = start_baseline(self.kids, self.upstream_url)
+        return Row("(b)", "baseline aiohttp pass-through", self.measure(running.target())), running
+
+    def nginx_row(self) -> Row:
+        binary = nginx.find_nginx(self.opts.nginx)
+        if binary is None:
+            return Row("(c)", "nginx proxy_pass", None, "not installed")
+        say("(c) nginx proxy_pass")
+        running = start_nginx(self.kids, binary, self.upstream_url, self.tmp)
+        try:
+            return Row("(c)", "nginx proxy_pass (1 worker)", self.measure(running.target()))
+        finally:
+            self.kids.stop(running.proc)
+
+    def gateway_setup(self, store_url: str, full: bool) -> gateway.GatewaySetup:
+        audit = self.tmp / "audit.jsonl" if full else None
+        return gateway.GatewaySetup(
+            free_port(), free_port(), self.upstream_url, store_url, limits=full, audit_file=audit
+        )
+
+    def gateway_row(self, key: str, label: str, store: str) -> tuple[Row, Running | None]:
+        if self.gateway_missing:
+            return Row(key, label, None, f"not available: {self.gateway_missing}"), None
+        say(f"{key} {label}")
+        full = store != "memory"
+        if full:
+            binary = redis_server.find_redis()
+            if binary is None:
+                return Row(key, label, None, "not available: redis-server not installed"), None
+            url = f"redis://127.0.0.1:{start_redis(self.kids, binary, self.tmp)}/0"
+        else:
+            url = "memory://"
+        setup = self.gateway_setup(url, full)
+        try:
+            running, note = start_gateway(self.kids, setup, self.tmp, f"gw-{store}")
+        except RuntimeError as exc:
+            say(str(exc))
+            return Row(key, label, None, _why_not(str(exc))), None
+        return Row(key, label, self.measure(running.target(gateway_headers())), note), running
+
+    def fixed(self, rate: float, subjects: list[tuple[str, Target]]) -> list[tuple[str, Result]]:
+        out = []
+        for label, target in subjects:
+            say(f"fixed rate {rate:,.0f} req/s: {label}")
+            run_open(target, rate, self.opts.connections, self.opts.warmup, LOAD_CPU)
+            out.append(
+                (label, run_open(target, rate, self.opts.connections, self.opts.duration, LOAD_CPU))
+            )
+        return out
+
+    def run(self) -> str:
+        rows = [self.direct()]
+        base_row, base = self.baseline()
+        rows += [base_row, self.nginx_row()]
+        mem_row, mem = self.gateway_row("(d)", "gateway, memory:// store", "memory")
+        redis_row, red = self.gateway_row("(e)", "gateway, redis:// + limits, audit", "redis")
+        rows += [mem_row, redis_row]
+        a, b, c, d, e = rows
+        ratios = [Ratio("(d)/(b) gateway mem / baseline", d, b),
+                  Ratio("(e)/(b) gateway redis / baseline", e, b),
+                  Ratio("(d)/(c) gateway mem / nginx", d, c),
+                  Ratio("(b)/(a) baseline / direct", b, a)]  # fmt: skip
+        rate, fixed, added = self.fixed_phase(d, base, mem, red)
+        inflight = [] if self.opts.skip_inflight else self.inflight_phase()
+        title = (
+            f"oma-gateway bench: {self.opts.connections} connections, {self.opts.duration:g} s "
+            f"per run, load generator {self.opts.tool} on CPU {LOAD_CPU}, proxy on CPU {PROXY_CPU}"
+        )
+        return render(rows, ratios, rate, fixed, added, inflight, title)
+
+    def fixed_phase(
+        self, d: Row, base: Running, mem: Running | None, red: Running | None
+    ) -> tuple[float | None, list[tuple[str, Result]], list[AddedLatency]]:
+        if d.result is None or mem is None:
+            return None, [], []
+        rate = d.result.rps / 2
+        subjects = {
+            "(a) direct": self.upstream.target(gateway_headers()),
+            "(b) baseline": base.target(),
+            "(d) gateway memory://": mem.target(gateway_headers()),
+        }
+        if red is not None:
+            subjects["(e) gateway redis://"] = red.target(gateway_headers())
+        fixed = self.fixed(rate, list(subjects.items()))
+        a, b, d_, *e = (res for _, res in fixed)
+        added = [
+            AddedLatency("(d) - (a): gateway over direct", rate, d_, a),
+            AddedLatency("(d) - (b): gateway over baseline", rate, d_, b),
+        ]
+        added += (
+            [AddedLatency("(e) - (b): redis gateway over baseline", rate, e[0], b)] if e else []
+        )
+        return rate, fixed, added
+
+    def inflight_phase(self) -> list[InflightFigures]:
+        return run_inflight(self.kids, self.tmp, self.opts.inflight, self.gateway_missing, say)
+
+
+def _why_not(error: str) -> str:
+    """A gateway that says a feature is not there yet is "not available"; else it FAILED."""
+    lines = [ln.strip() for ln in error.splitlines() if ln.strip()]
+    for line in reversed(lines):
+        if line.startswith("NotImplementedError"):
+            return "not available: " + line.partition(":")[2].strip()
+    return "FAILED: " + (lines[-1] if lines else "unknown")[:80]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    opts = parse(argv)
+    raise_nofile()
+    tmp = Path(tempfile.mkdtemp(prefix="oma-bench-"))
+    try:
+        with Children(tmp) as kids:
+            table = Bench(opts, kids, tmp).run()
+    except Exception:
+        say(f"failed; child logs kept in {tmp}")
+        raise
+    shutil.rmtree(tmp, ignore_errors=True)
+    print(table, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

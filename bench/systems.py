@@ -1,0 +1,123 @@
+"""Starting each system under test on loopback, pinned, and waiting until it really serves.
+
+CPU layout on two cores: the load generator and the upstream stub (and redis) share CPU 0, the
+proxy under test has CPU 1 to itself. For the direct row the stub moves to CPU 1.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from bench import gateway, nginx, redis_server
+from bench.loadgen import Target
+from bench.procs import PYTHON, Children, free_port, http_ok, pinned, wait_http, wait_port
+
+LOAD_CPU = "0"
+PROXY_CPU = "1"
+UPSTREAM_CPU = "0"
+BODY = b'{"user":"alice@demo.example"}'
+METHOD = "get_user"
+
+
+@dataclass(frozen=True)
+class Running:
+    proc: subprocess.Popen[bytes]
+    port: int
+    admin_port: int = 0
+
+    def target(self, headers: dict[str, str] | None = None) -> Target:
+        return Target(f"http://127.0.0.1:{self.port}/api/{METHOD}", BODY, headers or {})
+
+
+def gateway_headers() -> dict[str, str]:
+    return {"Authorization": f"Bearer {gateway.CALLER_KEY}"}
+
+
+def pin(proc: subprocess.Popen[bytes], cpu: str) -> None:
+    """Move a running child to another CPU (only when pinning is possible at all)."""
+    if (os.cpu_count() or 1) >= 2:
+        os.sched_setaffinity(proc.pid, {int(cpu)})
+
+
+def start_stub(kids: Children, delay: float = 0.0, name: str = "stub") -> Running:
+    port = free_port()
+    cmd = [PYTHON, "-m", "bench.stub", "--listen", f"127.0.0.1:{port}", "--delay", str(delay)]
+    proc = kids.start(name, pinned(cmd, UPSTREAM_CPU))
+    wait_port(port, proc=proc)
+    return Running(proc, port)
+
+
+def start_sandbox(kids: Children) -> Running:
+    port = free_port()
+    proc = kids.start("sandbox", pinned(gateway.sandbox_command(port), UPSTREAM_CPU))
+    wait_port(port, proc=proc)
+    return Running(proc, port)
+
+
+def stub_stats(stub: Running) -> dict[str, object]:
+    data: dict[str, object] = orjson.loads(http_ok(f"http://127.0.0.1:{stub.port}/__stats"))
+    return data
+
+
+def start_baseline(kids: Children, upstream_url: str) -> Running:
+    port = free_port()
+    cmd = [PYTHON, "-m", "bench.baseline", "--listen", f"127.0.0.1:{port}"]
+    proc = kids.start("baseline", pinned([*cmd, "--upstream", upstream_url], PROXY_CPU))
+    wait_port(port, proc=proc)
+    return Running(proc, port)
+
+
+def start_nginx(kids: Children, binary: str, upstream_url: str, tmp: Path) -> Running:
+    prefix = tmp / "nginx"
+    prefix.mkdir(exist_ok=True)
+    port = free_port()
+    conf = nginx.write_conf(prefix, port, upstream_url)
+    proc = kids.start("nginx", pinned(nginx.command(binary, prefix, conf), PROXY_CPU))
+    wait_port(port, proc=proc)
+    return Running(proc, port)
+
+
+def start_redis(kids: Children, binary: str, tmp: Path) -> int:
+    port = free_port()
+    proc = kids.start("redis", pinned(redis_server.command(binary, port, tmp), UPSTREAM_CPU))
+    wait_port(port, proc=proc)
+    return port
+
+
+def checked_config(setup: gateway.GatewaySetup, path: Path) -> tuple[Path, str]:
+    """Write the config; if the gateway refuses its method_limits, retry without (and say so)."""
+    gateway.write_config(setup, path)
+    problems = gateway.config_problems(path)
+    if problems and setup.limits and setup.method_limits and "method_limits" in problems:
+        setup = dataclasses.replace(setup, method_limits=False)
+        gateway.write_config(setup, path)
+        if not gateway.config_problems(path):
+            return path, "method_limits refused by check-config, ran without"
+    if problems:
+        raise RuntimeError(f"the gateway refuses the bench config {path}:\n{problems}")
+    return path, ""
+
+
+def start_gateway(
+    kids: Children, setup: gateway.GatewaySetup, tmp: Path, name: str, warm: bool = True
+) -> tuple[Running, str]:
+    """Start `oma-gateway serve`; ready once /healthz answers and (if `warm`) one call succeeds."""
+    conf, note = checked_config(setup, tmp / f"{name}.yaml")
+    proc = kids.start(name, pinned(gateway.command(conf), PROXY_CPU), gateway.environment())
+    running = Running(proc, setup.listen_port, setup.admin_port)
+    try:
+        wait_http(f"http://127.0.0.1:{setup.admin_port}/healthz", timeout=30, proc=proc)
+        if warm:
+            target = running.target(gateway_headers())
+            answer = http_ok(target.url, target.body, target.all_headers())
+            if orjson.loads(answer).get("success") is not True:
+                raise RuntimeError(f"gateway answered {answer[:200]!r}")
+    except Exception as exc:
+        raise RuntimeError(f"{name} not ready: {exc}\n{kids.log_tail(name)}") from exc
+    return running, note
