@@ -9,6 +9,7 @@ from gateway.sandbox.app import create_sandbox_app
 from gateway.sandbox.clock import Clock, ManualClock
 from gateway.sandbox.faults import Fault, Faults
 from gateway.sandbox.sandbox import RecordedRequest, Sandbox
+from gateway.sandbox.server import serving
 
 __all__ = [
     "Clock",
@@ -18,4 +19,5 @@ __all__ = [
     "RecordedRequest",
     "Sandbox",
     "create_sandbox_app",
+    "serving",
 ]

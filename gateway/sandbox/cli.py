@@ -7,15 +7,10 @@ import asyncio
 import os
 import signal
 
-from aiohttp import web
-
-from gateway.sandbox.app import create_sandbox_app
 from gateway.sandbox.clock import ManualClock
 from gateway.sandbox.faults import Fault
 from gateway.sandbox.sandbox import Sandbox
-
-# Calls held by the `hang` fault are released at shutdown, so this only bounds stragglers.
-SHUTDOWN_TIMEOUT = 5.0
+from gateway.sandbox.server import serving
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -88,26 +83,14 @@ def build_sandbox(args: argparse.Namespace) -> Sandbox:
 
 
 async def _serve(sandbox: Sandbox, host: str, port: int) -> None:
-    runner = web.AppRunner(
-        create_sandbox_app(sandbox), handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT
-    )
-    await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    try:
-        site = web.TCPSite(runner, host, port)
-        await site.start()
+    async with serving(sandbox, host, port) as url:
         # Printed only once the socket listens, with the real port when 0 was asked for.
-        bound_host, bound_port = runner.addresses[0][:2]
-        print(
-            f"OMA sandbox listening on http://{bound_host}:{bound_port}/api (admin {sandbox.user})",
-            flush=True,
-        )
+        print(f"OMA sandbox listening on {url}/api (admin {sandbox.user})", flush=True)
         await stop.wait()
-    finally:
-        await runner.cleanup()
 
 
 def _host_port(value: str) -> tuple[str, int]:

@@ -1,0 +1,60 @@
+"""The /_sandbox/* control endpoints."""
+
+from __future__ import annotations
+
+from pytest_aiohttp import AiohttpClient
+
+from gateway.sandbox import Sandbox, create_sandbox_app
+
+from .support import ADMIN, Client, oma, session_token, with_token
+
+
+async def test_recorded_requests_are_readable_over_http(client: Client) -> None:
+    await oma(client, "authenticate", {**ADMIN, "client": "acme-gw caller=svc"})
+    state = await (await client.get("/_sandbox/requests")).json()
+    assert state["authenticate_count"] == 1
+    assert state["requests"] == [
+        {
+            "method": "authenticate",
+            "client": "acme-gw caller=svc",
+            "user": "admin@demo.adm",
+            "auth": "password",
+            "token": None,
+        }
+    ]
+
+
+async def test_clock_endpoint_moves_a_manual_clock(client: Client) -> None:
+    token = await session_token(client, session_token_duration=10)
+    response = await client.post("/_sandbox/clock", json={"advance": 10})
+    assert response.status == 200
+    reply = await oma(client, "authenticate", with_token("admin@demo.adm", token))
+    assert reply["error_number"] == 1
+
+
+async def test_clock_endpoint_refuses_bad_amounts(client: Client) -> None:
+    assert (await client.post("/_sandbox/clock", json={"advance": -5})).status == 400
+    assert (await client.post("/_sandbox/clock", data=b"[")).status == 400
+
+
+async def test_clock_endpoint_is_refused_on_the_real_clock(aiohttp_client: AiohttpClient) -> None:
+    client = await aiohttp_client(create_sandbox_app(Sandbox()))
+    response = await client.post("/_sandbox/clock", json={"advance": 1})
+    assert response.status == 409
+
+
+async def test_revoke_tokens_endpoint(client: Client) -> None:
+    token = await session_token(client)
+    assert (await client.post("/_sandbox/revoke_tokens")).status == 200
+    reply = await oma(client, "authenticate", with_token("admin@demo.adm", token))
+    assert reply["error_number"] == 1
+
+
+async def test_reset_endpoint_restores_the_seed_and_clears_the_log(
+    client: Client, sandbox: Sandbox
+) -> None:
+    await oma(client, "delete_user", user="bob@demo.example")
+    assert (await client.post("/_sandbox/reset")).status == 200
+    assert sandbox.requests == []
+    assert sandbox.authenticate_count == 0
+    assert (await oma(client, "get_user", user="bob@demo.example"))["success"] is True
