@@ -58,7 +58,9 @@ def check(path: Path, command: str, workdir: Path) -> int:
     checked = workdir / f"{path.stem}.checked.yaml"
     checked.write_text(yaml.safe_dump(config, sort_keys=False))
     print(f"{path}:", flush=True)
-    return subprocess.call([command, "check-config", str(checked)], env={**os.environ, **env})
+    # The installed oma-gateway on a config copy we wrote: no untrusted input.
+    argv = [command, "check-config", str(checked)]
+    return subprocess.call(argv, env={**os.environ, **env})  # noqa: S603
 
 
 def main(argv: list[str]) -> int:
