@@ -92,7 +92,9 @@ class Sandbox:
         credentials = body.get("credentials")
         creds = credentials if isinstance(credentials, dict) else {}
         token = _text(creds.get("token"))
-        auth: AuthKind | None = "password" if "password" in creds else "token" if token else None
+        auth: AuthKind | None = (
+            "password" if creds.get("password") is not None else "token" if token else None
+        )
         entry = RecordedRequest(
             method, _text(creds.get("client")), _text(creds.get("user")), auth, token
         )

@@ -15,6 +15,9 @@ from typing import Literal
 from gateway.sandbox.clock import Clock
 
 TokenKind = Literal["oma", "session", "sso"]
+# Expired tokens are only noticed when presented; a sweep whenever the store doubles keeps
+# long benchmark runs from growing it without bound, at amortised constant cost per issue.
+_FIRST_SWEEP = 1024
 
 
 @dataclass(slots=True)
@@ -31,6 +34,7 @@ class TokenStore:
         self._clock = clock
         # Keyed by the token string itself: a lookup by secret, no comparison loop to time.
         self._tokens: dict[str, Token] = {}
+        self._sweep_at = _FIRST_SWEEP
 
     def __len__(self) -> int:
         return len(self._tokens)
@@ -56,7 +60,14 @@ class TokenStore:
             expires_at=self._clock() + seconds,
         )
         self._tokens[token.value] = token
+        if len(self._tokens) >= self._sweep_at:
+            self._sweep()
         return token
+
+    def _sweep(self) -> None:
+        now = self._clock()
+        self._tokens = {k: t for k, t in self._tokens.items() if t.expires_at > now}
+        self._sweep_at = max(_FIRST_SWEEP, 2 * len(self._tokens))
 
     def login(self, user: str, value: str) -> bool:
         """Whether `value` authenticates `user` for an OMA call right now (spends sso tokens)."""

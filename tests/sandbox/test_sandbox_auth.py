@@ -167,3 +167,14 @@ async def test_authenticate_count_counts_only_authenticate_calls(
     await oma(client, "authenticate", {"user": "admin@demo.adm", "password": "wrong"})
     await oma(client, "get_user", user="bob@demo.example")
     assert sandbox.authenticate_count == 2
+
+
+async def test_expired_tokens_are_swept_when_many_are_issued(
+    sandbox: Sandbox, clock: ManualClock
+) -> None:
+    for _ in range(1000):
+        sandbox.tokens.issue("admin@demo.adm", 10)
+    clock.advance(10)
+    for _ in range(100):
+        sandbox.tokens.issue("admin@demo.adm", 10)
+    assert len(sandbox.tokens) < 200
