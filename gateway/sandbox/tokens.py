@@ -39,6 +39,10 @@ class TokenStore:
     def __len__(self) -> int:
         return len(self._tokens)
 
+    def lookup(self, value: str) -> Token | None:
+        """The live record of an issued token (expired ones may linger until presented)."""
+        return self._tokens.get(value)
+
     def owner(self, value: str) -> str | None:
         token = self._tokens.get(value)
         return token.user if token else None

@@ -178,3 +178,13 @@ async def test_expired_tokens_are_swept_when_many_are_issued(
     for _ in range(100):
         sandbox.tokens.issue("admin@demo.adm", 10)
     assert len(sandbox.tokens) < 200
+
+
+async def test_issued_token_can_be_looked_up_with_its_user_and_expiry(
+    client: Client, sandbox: Sandbox, clock: ManualClock
+) -> None:
+    token = await session_token(client, session_token_duration=600)
+    record = sandbox.tokens.lookup(token)
+    assert record is not None
+    assert (record.user, record.kind, record.expires_at) == ("admin@demo.adm", "oma", clock() + 600)
+    assert sandbox.tokens.lookup("never-issued") is None
