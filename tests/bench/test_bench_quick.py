@@ -1,0 +1,98 @@
+"""The benchmark still runs end to end and prints its whole table (figures, not speed)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+NUMBER = r"-?[\d,]+(?:\.\d+)?"
+FIGURES = re.compile(rf"^\s*({NUMBER})\s+({NUMBER})\s+({NUMBER})\s+(\d+)\s+\S+")
+GATEWAY_BUILT = (REPO / "gateway" / "cli.py").is_file()
+
+
+def run_bench(*args: str) -> str:
+    done = subprocess.run(  # noqa: S603 - the bench's own entry point
+        [sys.executable, str(REPO / "bench" / "run.py"), "--quick", *args],
+        capture_output=True,
+        text=True,
+        timeout=540,
+        cwd=REPO,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    return done.stdout
+
+
+def row(table: str, key: str) -> str:
+    """The text after a row's key and label (the label is the first 38 columns after the key)."""
+    line = next((ln for ln in table.splitlines() if ln.startswith(key + " ")), None)
+    assert line is not None, f"row {key} missing from:\n{table}"
+    return line[5 + 38 :]
+
+
+def assert_figures(text: str) -> None:
+    match = FIGURES.match(text)
+    assert match, f"expected req/s, p50, p99, errors in {text!r}"
+    assert float(match[1].replace(",", "")) > 0
+    assert int(match[4]) == 0, "errors"
+
+
+def labelled(table: str, section: str, label: str) -> str:
+    """The text after `label` on its line within the section whose header has `section`."""
+    lines = table.splitlines()
+    start = next((i for i, ln in enumerate(lines) if section in ln), None)
+    assert start is not None, f"section {section!r} missing from:\n{table}"
+    for line in lines[start + 1 :]:
+        if line.startswith("-") or line.startswith("="):
+            break
+        if line.strip().startswith(label):
+            return line.strip()[len(label) :]
+    raise AssertionError(f"{label!r} missing from section {section!r}:\n{table}")
+
+
+@pytest.mark.timeout(600)
+def test_quick_mode_prints_every_row_with_figures() -> None:
+    table = run_bench()
+
+    assert_figures(row(table, "(a)"))
+    assert_figures(row(table, "(b)"))
+    nginx = row(table, "(c)")
+    assert "not installed" in nginx or FIGURES.match(nginx)
+    assert "FAILED" not in table
+    assert "(d)/(b) gateway mem / baseline" in table
+    assert "(e)/(b) gateway redis / baseline" in table
+    assert "(d)/(c) gateway mem / nginx" in table
+    if GATEWAY_BUILT:
+        assert_figures(row(table, "(d)"))
+        assert re.match(
+            rf"\s*{NUMBER}\s+{NUMBER}", labelled(table, "added latency", "(d) - (b): gateway over")
+        )
+        gateway_inflight = labelled(table, "in-flight", "(d) gateway memory://").split()
+        calls, errors, _, auths = gateway_inflight[:4]  # calls errors MiB auths upstream s
+        assert (int(calls), int(errors), int(auths)) == (2000, 0, 1)
+    redis = row(table, "(e)")
+    assert "not available" in redis or FIGURES.match(redis)
+    baseline_inflight = labelled(table, "in-flight", "(b) baseline aiohttp pass-through").split()
+    assert int(baseline_inflight[1]) == 0, "in-flight errors through the baseline"
+    assert "fixed" in table
+
+
+@pytest.mark.timeout(300)
+def test_quick_mode_works_without_wrk_and_nginx() -> None:
+    table = run_bench(
+        "--loadgen", "python", "--nginx", "/nonexistent/nginx", "--skip-inflight",
+        "--duration", "1", "--warmup", "0",
+    )  # fmt: skip
+
+    assert_figures(row(table, "(a)"))
+    assert row(table, "(a)").rstrip().endswith("python")
+    assert_figures(row(table, "(b)"))
+    assert "not installed" in row(table, "(c)")
+    if GATEWAY_BUILT:
+        assert_figures(row(table, "(d)"))
+    assert "in-flight: skipped" in table
