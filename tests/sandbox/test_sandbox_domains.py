@@ -62,3 +62,31 @@ async def test_domain_admin_may_change_their_own_domain(client: Client) -> None:
         client, "change_domain", DOMAIN_ADMIN, domain="demo.example", attributes={"quota": 10}
     )
     assert reply["success"] is True
+
+
+async def test_new_domain_alias_resolves_for_reads_and_refuses_changes(client: Client) -> None:
+    aliases = {"aliases": ["demo-alias.example", "demo.example.net"]}
+    reply = await oma(client, "change_domain", domain="demo.example", attributes=aliases)
+    assert reply["success"] is True
+    read = await oma(client, "get_domain", domain="demo.example.net")
+    assert read["attributes"]["aliases"] == ["demo-alias.example", "demo.example.net"]
+    change = await oma(client, "change_domain", domain="demo.example.net", attributes={})
+    assert change["error_number"] == 3
+
+
+async def test_domain_alias_held_by_another_domain_is_error_7(client: Client) -> None:
+    taken = {"aliases": ["demo-alias.example"]}
+    reply = await oma(client, "change_domain", domain="demo.test", attributes=taken)
+    assert reply["error_number"] == 7
+
+
+async def test_moving_a_domain_to_a_foreign_company_is_error_4(client: Client) -> None:
+    reply = await oma(
+        client, "change_domain", domain="demo.test", attributes={"company": "Other Co"}
+    )
+    assert reply["error_number"] == 4
+
+
+async def test_invalid_new_domain_name_is_error_6(client: Client) -> None:
+    reply = await oma(client, "change_domain", domain="nodots", attributes={})
+    assert reply["error_number"] == 6

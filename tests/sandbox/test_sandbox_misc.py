@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
-from .support import ADMIN, Client, oma, session_token, with_token
+from .support import ADMIN, DOMAIN_ADMIN, Client, oma, session_token, with_token
 
 
 async def test_echo_returns_the_posted_body_including_credentials(client: Client) -> None:
@@ -88,3 +88,23 @@ async def test_bulk_ids_must_be_a_list(client: Client) -> None:
 async def test_bulk_call_on_a_missing_mailbox_fails_as_a_whole(client: Client) -> None:
     reply = await oma(client, "restore_deleted_contacts", user="ghost@demo.example", ids=["c1"])
     assert (reply["success"], reply["error_number"]) == (False, 2)
+
+
+async def test_stats_snapshot_type_must_be_company_or_domain(client: Client) -> None:
+    reply = await oma(client, "stats_snapshot", type="user", object="x", date="2024-05")
+    assert reply["error_number"] == 6
+
+
+async def test_company_stats_are_refused_to_a_domain_admin(client: Client) -> None:
+    reply = await oma(
+        client, "stats_snapshot", DOMAIN_ADMIN, type="company", object="Demo Co", date="2024-05"
+    )
+    assert reply["error_number"] == 4
+
+
+async def test_restore_deleted_contacts_and_malformed_ids(client: Client) -> None:
+    reply = await oma(
+        client, "restore_deleted_contacts", user="alice@demo.example", ids=["c1", {"x": 1}]
+    )
+    assert [item["success"] for item in reply["ids"]] == [True, False]
+    assert reply["ids"][1]["error_number"] == 5
