@@ -101,6 +101,9 @@ class StoreSettings:
     previous_encryption_keys: tuple[Secret, ...] = ()
     #: Bound on every store call: an outage slows a handful of requests, never every one.
     timeout: float = 0.1
+    #: With fail_open: while the store is down, each replica enforces the limits on its own
+    #: (a per-replica budget) instead of admitting everything.
+    local_fallback: bool = True
 
     @property
     def is_shared(self) -> bool:
@@ -126,3 +129,6 @@ class Settings:
     audit: AuditSettings = AuditSettings()
     #: How long SIGTERM waits for calls in flight before closing them.
     drain_timeout: float = 20.0
+    #: After SIGTERM, how long /readyz says 503 while the listener still accepts, so that load
+    #: balancers stop sending before connections would be refused.
+    drain_delay: float = 0.0

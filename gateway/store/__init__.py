@@ -19,6 +19,9 @@ __all__ = [
 
 
 def open_store(settings: StoreSettings) -> Store:
+    """The store the URL names; connects lazily, so no I/O happens here."""
     if settings.url.startswith("memory://"):
         return MemoryStore()
-    raise NotImplementedError("redis:// store arrives with the fleet issue")
+    from .resilient import ResilientStore  # imported here: memory:// never loads redis-py
+
+    return ResilientStore(settings)

@@ -11,7 +11,7 @@ Two narrow interfaces, so the request path never knows which backend it talks to
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -95,6 +95,27 @@ class Store(Protocol):
 
     @property
     def limiter(self) -> Limiter: ...
+
+    # Health, read at metrics scrape time (never per request).
+    @property
+    def healthy(self) -> bool:
+        """False while the store is treated as down (breaker open or half-open)."""
+        ...
+
+    @property
+    def breaker_state(self) -> str:
+        """ "closed" (healthy), "open" (failing fast) or "half_open" (one probe in flight)."""
+        ...
+
+    @property
+    def errors(self) -> Mapping[str, int]:
+        """Failed store calls by operation: limit, load, save, discard, lease, release, ping."""
+        ...
+
+    @property
+    def fallbacks(self) -> Mapping[str, int]:
+        """Operations answered in-process while the store was down, by operation."""
+        ...
 
     async def ping(self) -> bool: ...
 

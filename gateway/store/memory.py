@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from ..secrets import Secret
 from .base import Decision, LimitRule, LimitState, StoredToken
@@ -75,9 +75,14 @@ class MemoryLimiter:
 
 
 class MemoryStore:
+    #: Always healthy: there is nothing to lose contact with (same attributes as Redis's).
+    healthy, breaker_state = True, "closed"
+
     def __init__(self) -> None:
         self.sessions = MemorySessions()
         self.limiter = MemoryLimiter()
+        self.errors: Mapping[str, int] = {}
+        self.fallbacks: Mapping[str, int] = {}
 
     async def ping(self) -> bool:
         return True

@@ -1,0 +1,48 @@
+"""One Redis client (one connection pool) per process, from the store URL.
+
+`redis://HOST:PORT/DB`, `rediss://` (TLS) and `unix://PATH` reach one server;
+`redis+cluster://HOST:PORT` and `rediss+cluster://HOST:PORT` reach a Redis Cluster through any of
+its nodes (the client discovers the others). Timeouts are short on purpose: the breaker in
+`resilient` decides what a slow store means, not the socket.
+"""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from .scripts import Client
+
+__all__ = ["CLUSTER_SCHEMES", "SCHEMES", "connect", "is_cluster"]
+
+SCHEMES = ("redis://", "rediss://", "unix://")
+CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")
+MAX_CONNECTIONS = 256  # per process (per cluster node): a bound, not a target
+
+
+def is_cluster(url: str) -> bool:
+    return url.startswith(CLUSTER_SCHEMES)
+
+
+def connect(url: str, timeout: float) -> Client:
+    """A client that connects lazily, on its first command (no I/O here)."""
+    # One immediate retry only: it replaces a pooled connection that died with a server restart;
+    # anything longer is the breaker's business. hiredis parses replies when it is installed.
+    retry = Retry(NoBackoff(), 1)
+    if is_cluster(url):
+        return RedisCluster.from_url(
+            url.replace("+cluster", "", 1),
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=retry,
+            max_connections=MAX_CONNECTIONS,
+        )
+    return Redis.from_url(
+        url,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        retry=retry,
+        max_connections=MAX_CONNECTIONS,
+    )

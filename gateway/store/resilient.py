@@ -1,0 +1,136 @@
+"""The shared store as the request path sees it: Redis when it answers, this process when not.
+
+Every Redis call goes through one `CircuitBreaker` (a short timeout each, then fail fast while
+open). What a refused or failed call means depends on what it was for:
+
+* rate limiting follows `store.on_error`: `fail_open` answers from a per-replica `MemoryLimiter`
+  with the same rules (or admits everything when `local_fallback` is off), marked
+  `Decision.degraded`; `fail_closed` raises `StoreUnavailable` (503).
+* session custody always falls back to this process's `MemorySessions`, so callers are still
+  served: each replica then logs in for itself until Redis is back. Every saved token is kept in
+  memory too, so a replica that loses Redis keeps the fleet's token it last saw.
+
+Attributes for metrics, read at scrape time: `healthy`, `breaker_state`, `errors` (failed Redis
+calls by operation) and `fallbacks` (operations answered in-process by operation).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+from ..errors import StoreUnavailable
+from ..secrets import Secret
+from ..settings import StoreSettings
+from .base import Decision, LimitRule, StoredToken
+from .breaker import BreakerOpen, CircuitBreaker
+from .memory import MemoryLimiter, MemorySessions
+from .redis_store import RedisLease, RedisLimiter, RedisSessions, RedisStore
+
+__all__ = ["FallbackLimiter", "FallbackSessions", "ResilientStore"]
+
+
+class FallbackLimiter:
+    def __init__(
+        self, redis: RedisLimiter, breaker: CircuitBreaker, settings: StoreSettings
+    ) -> None:
+        self._redis = redis
+        self._breaker = breaker
+        self._fail_closed = settings.on_error == "fail_closed"
+        self._local = MemoryLimiter() if settings.local_fallback else None
+        self.fallbacks: Counter[str] = Counter()
+
+    async def check(self, rules: Sequence[LimitRule]) -> Decision:
+        try:
+            return await self._breaker.call("limit", lambda: self._redis.check(rules))
+        except BreakerOpen as exc:
+            if self._fail_closed:
+                raise StoreUnavailable() from exc
+        self.fallbacks["limit"] += 1
+        if self._local is None:
+            return Decision((), degraded=True)
+        local = await self._local.check(rules)
+        return Decision(local.states, degraded=True)
+
+
+class FallbackSessions:
+    def __init__(self, redis: RedisSessions, breaker: CircuitBreaker) -> None:
+        self._redis = redis
+        self._breaker = breaker
+        self._local = MemorySessions()
+        self.fallbacks: Counter[str] = Counter()
+
+    async def load(self, upstream: str) -> StoredToken | None:
+        try:
+            return await self._breaker.call("load", lambda: self._redis.load(upstream))
+        except BreakerOpen:
+            self.fallbacks["load"] += 1
+            return await self._local.load(upstream)
+
+    async def save(self, upstream: str, token: StoredToken) -> None:
+        await self._local.save(upstream, token)
+        try:
+            await self._breaker.call("save", lambda: self._redis.save(upstream, token))
+        except BreakerOpen:
+            self.fallbacks["save"] += 1
+
+    async def discard(self, upstream: str, token: Secret) -> bool:
+        dropped_here = await self._local.discard(upstream, token)
+        try:
+            return await self._breaker.call("discard", lambda: self._redis.discard(upstream, token))
+        except BreakerOpen:
+            self.fallbacks["discard"] += 1
+            return dropped_here
+
+    async def acquire_lease(self, upstream: str, ttl: float) -> object | None:
+        try:
+            return await self._breaker.call(
+                "lease", lambda: self._redis.acquire_lease(upstream, ttl)
+            )
+        except BreakerOpen:
+            # The in-process lease still makes this replica's logins a single flight.
+            self.fallbacks["lease"] += 1
+            return await self._local.acquire_lease(upstream, ttl)
+
+    async def release_lease(self, upstream: str, lease: object) -> None:
+        if not isinstance(lease, RedisLease):
+            await self._local.release_lease(upstream, lease)
+            return
+        try:
+            await self._breaker.call("release", lambda: self._redis.release_lease(upstream, lease))
+        except BreakerOpen:
+            self.fallbacks["release"] += 1  # the lease expires on its own (PX)
+
+
+class ResilientStore:
+    def __init__(self, settings: StoreSettings) -> None:
+        self.redis = RedisStore(settings)
+        self.breaker = CircuitBreaker(settings.timeout)
+        self.sessions = FallbackSessions(self.redis.sessions, self.breaker)
+        self.limiter = FallbackLimiter(self.redis.limiter, self.breaker, settings)
+
+    @property
+    def healthy(self) -> bool:
+        return self.breaker.healthy
+
+    @property
+    def breaker_state(self) -> str:
+        return self.breaker.state
+
+    @property
+    def errors(self) -> Counter[str]:
+        return self.breaker.errors
+
+    @property
+    def fallbacks(self) -> Counter[str]:
+        return self.limiter.fallbacks + self.sessions.fallbacks
+
+    async def ping(self) -> bool:
+        """Whether Redis answers now; never raises (readiness asks this)."""
+        try:
+            return await self.breaker.call("ping", self.redis.ping)
+        except BreakerOpen:
+            return False
+
+    async def close(self) -> None:
+        await self.redis.close()
