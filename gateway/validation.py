@@ -195,11 +195,16 @@ def _store(r: _Reader, value: object) -> StoreSettings:
             "encryption_key_env",
             "previous_encryption_key_envs",
             "timeout",
+            "local_fallback",
         },
     )
     url = r.string(fields.get("url"), "store.url", "memory://")
-    if not url.startswith(("memory://", "redis://", "rediss://", "unix://")):
-        r.fail("store.url", "expected memory://, redis://HOST:PORT/DB, rediss:// or unix://")
+    if not url.startswith(_STORE_SCHEMES):
+        r.fail(
+            "store.url",
+            "expected memory://, redis://HOST:PORT/DB, rediss://, unix:// or"
+            " redis+cluster://HOST:PORT (any node of a Redis Cluster)",
+        )
     key: Secret | None = None
     if "encryption_key_env" in fields:
         key = _store_key(r, fields["encryption_key_env"], "store.encryption_key_env")
@@ -216,10 +221,26 @@ def _store(r: _Reader, value: object) -> StoreSettings:
         encryption_key=key,
         previous_encryption_keys=tuple(k for k in olds if k is not None),
         timeout=r.convert(fields.get("timeout"), "store.timeout", parse_duration, 0.1),
+        local_fallback=_flag(r, fields.get("local_fallback", True), "store.local_fallback"),
     )
 
 
 _ON_ERROR = ("fail_open", "fail_closed")
+_STORE_SCHEMES = (
+    "memory://",
+    "redis://",
+    "rediss://",
+    "unix://",
+    "redis+cluster://",
+    "rediss+cluster://",
+)
+
+
+def _flag(r: _Reader, value: object, path: str) -> bool:
+    if not isinstance(value, bool):
+        r.fail(path, "expected true or false")
+        return True
+    return value
 
 
 def _store_key(r: _Reader, value: object, path: str) -> Secret | None:
