@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
 from .secrets import digest, new_api_key
+from .settings import HostPort, Settings
 from .validation import ConfigError, load_settings
 
 __all__ = ["main"]
@@ -26,6 +28,8 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the gateway")
     serve.add_argument("--config", type=Path, help="config file (default: embedded demo)")
+    serve.add_argument("--listen", type=_host_port, help="callers' HOST:PORT (overrides config)")
+    serve.add_argument("--admin-listen", type=_host_port, help="admin HOST:PORT (overrides)")
     serve.set_defaults(run=_serve)
 
     check = commands.add_parser("check-config", help="validate a config file")
@@ -53,13 +57,30 @@ def _serve(args: argparse.Namespace) -> int:
         from .demo import demo_banner, demo_settings
 
         settings, key = demo_settings()
+        settings = _addresses(settings, args)
         return run(settings, None, demo_banner(settings, key))
     try:
-        settings = load_settings(args.config)
+        settings = _addresses(load_settings(args.config), args)
     except ConfigError as exc:
         _print_problems(args.config, exc)
         return 2
     return run(settings, args.config)
+
+
+def _addresses(settings: Settings, args: argparse.Namespace) -> Settings:
+    """Command-line listen addresses win over the config's (tests, quick local runs)."""
+    listen = args.listen or settings.listen
+    admin = args.admin_listen or settings.admin_listen
+    if listen == admin:
+        raise ConfigError(["admin_listen: must differ from listen"])
+    return dataclasses.replace(settings, listen=listen, admin_listen=admin)
+
+
+def _host_port(text: str) -> HostPort:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return HostPort(host.strip("[]"), int(port))
 
 
 def _check_config(args: argparse.Namespace) -> int:

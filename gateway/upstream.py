@@ -59,24 +59,32 @@ class OmaClient:
             raise UpstreamTimeout() from exc
         except (aiohttp.ClientError, OSError) as exc:
             raise UpstreamUnavailable() from exc
-        return OmaAnswer(status, raw, _oma_json(raw, status), time.perf_counter() - started)
+        body, raw = _oma_json(raw, status)
+        return OmaAnswer(status, raw, body, time.perf_counter() - started)
 
     async def close(self) -> None:
         await self._session.close()
 
 
-def _oma_json(raw: bytes, status: int) -> dict[str, Any]:
-    """OMA's answer as a mapping; anything else means the upstream is not speaking OMA."""
+def _oma_json(raw: bytes, status: int) -> tuple[dict[str, Any], bytes]:
+    """OMA's answer as a mapping (and its bytes); anything else means the upstream is not
+    speaking OMA."""
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
         body = None
     if isinstance(body, dict):
-        return body
+        return body, raw
     if status in (400, 404):
         # OMA's own refusals (malformed body, unknown method) may come without a JSON body; the
         # gateway answers them in OMA's envelope so callers still get OMA's meaning.
-        return {"success": False, "error_number": 5, "error": _REFUSALS[status]}
+        body = {
+            "success": False,
+            "error_number": 5,
+            "error": _REFUSALS[status],
+            "gateway_error": "upstream_rejected",
+        }
+        return body, orjson.dumps(body)
     raise UpstreamUnavailable("OMA upstream answered something that is not OMA's JSON")
 
 

@@ -59,14 +59,15 @@ class _Reader:
     def fail(self, path: str, message: str) -> None:
         self.problems.append(f"{path}: {message}")
 
-    def mapping(self, value: object, path: str, known: set[str]) -> dict[str, Any]:
+    def mapping(self, value: object, path: str, known: set[str] | None) -> dict[str, Any]:
+        """`value` as a mapping; keys outside `known` are problems (None: any key is fine)."""
         if value is None:
             return {}
         if not isinstance(value, dict):
             self.fail(path, "expected a mapping")
             return {}
         for key in value:
-            if key not in known:
+            if known is not None and key not in known:
                 self.fail(f"{path}.{key}" if path else str(key), "unknown field")
         return value
 
@@ -141,10 +142,10 @@ def load_settings(path: str | Path, env: Mapping[str, str] | None = None) -> Set
 
 
 def parse_settings(document: object, env: Mapping[str, str] | None = None) -> Settings:
+    if not isinstance(document, dict):
+        raise ConfigError(["(top): expected a mapping of settings"])
     r = _Reader(env=os.environ if env is None else env)
     top = r.mapping(document, "", _TOP_FIELDS)
-    if not isinstance(document, dict):
-        r.problems[:] = ["(top): expected a mapping of settings"]
     upstreams = _upstreams(r, top.get("upstreams"))
     settings = Settings(
         listen=r.convert(top.get("listen"), "listen", _host_port, HostPort("127.0.0.1", 8080)),
@@ -157,6 +158,7 @@ def parse_settings(document: object, env: Mapping[str, str] | None = None) -> Se
         callers=_callers(r, top.get("callers"), upstreams),
         audit=_audit(r, top.get("audit")),
         drain_timeout=r.convert(top.get("drain_timeout"), "drain_timeout", parse_duration, 20.0),
+        drain_delay=r.convert(top.get("drain_delay"), "drain_delay", parse_duration, 0.0),
     )
     if settings.listen == settings.admin_listen:
         r.fail("admin_listen", "must differ from listen: the admin port is never the callers'")
@@ -174,6 +176,7 @@ _TOP_FIELDS = {
     "callers",
     "audit",
     "drain_timeout",
+    "drain_delay",
 }
 
 
@@ -398,7 +401,7 @@ def _caller(
                 f"{pattern} is never forwarded (the gateway holds the "
                 "OMA login; underscore methods are OMA-internal)",
             )
-    limits = r.mapping(fields.get("method_limits"), f"{path}.method_limits", set())
+    limits = r.mapping(fields.get("method_limits"), f"{path}.method_limits", None)
     return CallerSettings(
         name=name,
         keys=_keys(r, fields.get("keys"), f"{path}.keys"),

@@ -7,14 +7,14 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestServer
 from pytest_aiohttp import AiohttpClient, AiohttpServer
 
 from gateway.app import create_app
 from gateway.sandbox import ManualClock, Sandbox, create_sandbox_app
 from gateway.settings import Settings
 
-from .support import make_settings, redis_server
+from .support import Client, make_settings, redis_server
 
 
 @pytest.fixture
@@ -44,7 +44,7 @@ def settings(oma_url: str) -> Settings:
 
 
 @pytest.fixture
-async def gw(aiohttp_client: AiohttpClient, settings: Settings) -> TestClient:  # type: ignore[type-arg]
+async def gw(aiohttp_client: AiohttpClient, settings: Settings) -> Client:
     """The gateway in-process, served over real HTTP, in front of the real sandbox."""
     return await aiohttp_client(create_app(settings))
 

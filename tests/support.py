@@ -14,8 +14,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
 from gateway.secrets import Secret, digest
 from gateway.settings import CallerKey, CallerSettings, RateSpec, Settings, UpstreamSettings
+
+#: The gateway (or sandbox) served over real HTTP by pytest-aiohttp.
+Client = TestClient[web.Request, web.Application]
 
 ROOT = Path(__file__).resolve().parent.parent
 OMA_USER = "admin@demo.adm"
@@ -100,7 +106,9 @@ def wait_for_port(port: int, timeout: float = 10.0) -> None:
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
 
 
-def cli(*args: str, env: Mapping[str, str] | None = None, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, env: Mapping[str, str] | None = None, timeout: float = 30
+) -> subprocess.CompletedProcess[str]:
     """Run `oma-gateway ARGS` as a real process."""
     return subprocess.run(  # noqa: S603 (our own interpreter and module)
         [sys.executable, "-m", "gateway", *args],
