@@ -4,6 +4,7 @@ the Dockerfile, compose, Kubernetes and the gateway configs they carry."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -45,8 +46,13 @@ CONFIG_PATH = "/etc/oma-gateway/config.yaml"
 
 
 def run(*command: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """Runs with this interpreter's venv first on PATH, where the validators are installed."""
+    env = {**os.environ, "PYTHON": sys.executable}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     # Our own validator commands with our own file paths: no untrusted input.
-    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=120)  # noqa: S603
+    return subprocess.run(  # noqa: S603
+        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def final_stage() -> list[Instruction]:
