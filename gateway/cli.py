@@ -51,20 +51,21 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from .demo import demo_banner, demo_settings
     from .serve import run
 
-    if args.config is None:
-        from .demo import demo_banner, demo_settings
-
-        settings, key = demo_settings()
-        settings = _addresses(settings, args)
-        return run(settings, None, demo_banner(settings, key))
+    banner = None
     try:
-        settings = _addresses(load_settings(args.config), args)
+        if args.config is None:
+            settings, key = demo_settings()
+            banner = demo_banner(_addresses(settings, args), key)
+        else:
+            settings = load_settings(args.config)
+        settings = _addresses(settings, args)
     except ConfigError as exc:
-        _print_problems(args.config, exc)
+        _print_problems(args.config or Path("(embedded defaults)"), exc)
         return 2
-    return run(settings, args.config)
+    return run(settings, args.config, banner)
 
 
 def _addresses(settings: Settings, args: argparse.Namespace) -> Settings:
