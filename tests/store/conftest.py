@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from redis.asyncio import Redis
@@ -30,6 +30,23 @@ async def raw_redis(redis_url: str) -> AsyncIterator[Redis]:
     await client.flushdb()
     yield client
     await client.aclose()
+
+
+OpenStore = Callable[..., Store]
+
+
+@pytest.fixture
+async def open_redis_store(redis_url: str) -> AsyncIterator[OpenStore]:
+    """Opens Redis stores ("replicas") on the test's Redis; all are closed at teardown."""
+    opened: list[Store] = []
+
+    def open_one(url: str = redis_url, **overrides: object) -> Store:
+        opened.append(open_store(redis_settings(url, **overrides)))
+        return opened[-1]
+
+    yield open_one
+    for store in opened:
+        await store.close()
 
 
 @pytest.fixture(params=["memory", "redis"])
