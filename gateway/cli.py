@@ -30,6 +30,21 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", type=Path, help="config file (default: embedded demo)")
     serve.add_argument("--listen", type=_host_port, help="callers' HOST:PORT (overrides config)")
     serve.add_argument("--admin-listen", type=_host_port, help="admin HOST:PORT (overrides)")
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        default=None,
+        metavar="N|auto",
+        help="processes sharing the port (default auto: the usable cores with a shared store, "
+        "1 with memory://)",
+    )
+    serve.add_argument(
+        "--check",
+        action="store_true",
+        help="validate the config and options as serve would, then exit (0 valid, 2 invalid)",
+    )
+    # Internal: how the supervisor starts a worker (admin app on this unix socket).
+    serve.add_argument("--worker-admin", help=argparse.SUPPRESS)
     serve.set_defaults(run=_serve)
 
     check = commands.add_parser("check-config", help="validate a config file")
@@ -52,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _serve(args: argparse.Namespace) -> int:
     from .demo import demo_banner, demo_settings
-    from .serve import run
+    from .workers import default_workers, worker_problems
 
     banner = None
     try:
@@ -62,10 +77,42 @@ def _serve(args: argparse.Namespace) -> int:
         else:
             settings = load_settings(args.config)
         settings = _addresses(settings, args)
+        workers = args.workers or default_workers(settings)
+        if problems := worker_problems(settings, workers):
+            raise ConfigError(problems)
     except ConfigError as exc:
         _print_problems(args.config or Path("(embedded defaults)"), exc)
         return 2
-    return run(settings, args.config, banner)
+    return _serve_with(settings, args, workers, banner)
+
+
+def _serve_with(
+    settings: Settings, args: argparse.Namespace, workers: int, banner: str | None
+) -> int:
+    """Exit 2 for anything wrong before listening (config, options, ports), else as served."""
+    from .serve import Seat, run
+    from .workers import Supervisor, port_problem
+
+    if args.check:
+        print(f"{args.config or '(embedded defaults)'}: valid, serves with {workers} worker(s)")
+        return 0
+    if args.worker_admin:
+        return run(settings, args.config, seat=Seat(workers, args.worker_admin))
+    if workers == 1:  # the plain path: no supervisor, one process, one event loop
+        return run(settings, args.config, banner)
+    if problem := port_problem(settings):
+        print(problem, file=sys.stderr)
+        return 2
+    assert args.config is not None  # worker_problems refuses the demo's in-process sandbox
+    return Supervisor(settings, args.config, workers).run()
+
+
+def _workers(text: str) -> int | None:
+    if text == "auto":
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of at least 1 or auto, got {text!r}")
+    return int(text)
 
 
 def _addresses(settings: Settings, args: argparse.Namespace) -> Settings:

@@ -4,11 +4,17 @@
 and session custody. `Runtime` is everything derived from one config (keys, allowlists, limit
 rules, which forwarder serves which caller). A request reads `gateway.runtime` once and uses that
 object throughout, so a reload is atomic from every call's point of view.
+
+An upstream whose settings change on reload gets a new client and custody; the old one is retired.
+Calls in flight still hold the old `Runtime`, hence its forwarders and custodies, so a retired
+custody is closed only once no `Runtime` that could hand it out is alive any more: exactly when
+the last call that read the old config has finished, however long that takes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -31,7 +37,7 @@ log = structlog.get_logger(__name__)
 Observer = Callable[[Call], None]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class Runtime:
     settings: Settings
     keyring: Keyring
@@ -60,7 +66,10 @@ class Gateway:
         self.custodies: dict[str, SessionCustody] = {}
         self.observers: list[Observer] = []
         self.draining = False
-        self._retired: list[SessionCustody] = []
+        self._loop = asyncio.get_running_loop() if _loop_running() else None
+        self._holders: dict[SessionCustody, int] = {}  # live runtimes that can hand each out
+        self._retired: set[SessionCustody] = set()  # replaced, closed once no runtime holds them
+        self._closing: set[asyncio.Task[None]] = set()
         self.runtime = self._build(settings)
 
     @classmethod
@@ -70,14 +79,16 @@ class Gateway:
 
     def reload(self, settings: Settings) -> None:
         """Swap in a validated config. Upstreams whose settings changed get a new client and
-        custody; the old ones keep serving calls already holding them and close at shutdown."""
+        custody; the old ones keep serving calls already holding them, then close."""
         if settings.store != self.runtime.settings.store:
             log.warning("config_reload_store_unchanged", reason="store settings need a restart")
         self.runtime = self._build(settings)
 
     async def close(self) -> None:
+        await asyncio.gather(*self._closing)
         for custody in (*self.custodies.values(), *self._retired):
             await custody.close()
+        self._retired.clear()
         await self.store.close()
 
     def observe(self, call: Call) -> None:
@@ -85,15 +96,41 @@ class Gateway:
             observer(call)
 
     def _build(self, settings: Settings) -> Runtime:
+        replaced = []
         for name, upstream in settings.upstreams.items():
             current = self.custodies.get(name)
             if current is None or current.client.settings != upstream:
                 if current is not None:
-                    self._retired.append(current)
+                    replaced.append(current)
                 self.custodies[name] = self._custody(upstream)
-        for name in set(self.custodies) - set(settings.upstreams):
-            self._retired.append(self.custodies.pop(name))
-        return Runtime.build(settings, self.custodies)
+        replaced += [self.custodies.pop(n) for n in set(self.custodies) - set(settings.upstreams)]
+        runtime = Runtime.build(settings, self.custodies)
+        self._hold(runtime)
+        self._retired.update(replaced)
+        return runtime
+
+    def _hold(self, runtime: Runtime) -> None:
+        """Count `runtime` as a holder of every current custody until it is garbage."""
+        held = tuple(self.custodies.values())
+        for custody in held:
+            self._holders[custody] = self._holders.get(custody, 0) + 1
+        weakref.finalize(runtime, self._released, held).atexit = False
+
+    def _released(self, held: tuple[SessionCustody, ...]) -> None:
+        # A finalizer may run inside any thread's garbage collection: hop onto the loop.
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._unhold, held)
+
+    def _unhold(self, held: tuple[SessionCustody, ...]) -> None:
+        for custody in held:
+            self._holders[custody] -= 1
+            if self._holders[custody] == 0 and custody in self._retired:
+                del self._holders[custody]
+                self._retired.discard(custody)
+                task = asyncio.create_task(custody.close(), name=f"retire:{custody.name}")
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
+                log.info("upstream_client_retired", upstream=custody.name)
 
     def _custody(self, upstream: UpstreamSettings) -> SessionCustody:
         custody = SessionCustody(OmaClient(upstream, open_session(upstream)), self.store.sessions)
