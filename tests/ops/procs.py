@@ -86,6 +86,8 @@ def gateway_process(*args: str, env: Mapping[str, str] | None = None) -> Iterato
             os.killpg(popen.pid, signal.SIGKILL)
         popen.wait(10)
         reader.join(5)
+        if popen.stdout is not None:
+            popen.stdout.close()
 
 
 @contextlib.contextmanager
@@ -159,9 +161,11 @@ def wait_ready(admin_url: str, timeout: float = 20.0) -> None:
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with contextlib.suppress(urllib.error.URLError, OSError):
-            with urllib.request.urlopen(f"{admin_url}/readyz", timeout=2) as answer:  # noqa: S310
-                if answer.status == 200:
-                    return
+        with (
+            contextlib.suppress(urllib.error.URLError, OSError),
+            urllib.request.urlopen(f"{admin_url}/readyz", timeout=2) as answer,  # noqa: S310
+        ):
+            if answer.status == 200:
+                return
         time.sleep(0.1)
     raise TimeoutError(f"{admin_url}/readyz never answered 200")
