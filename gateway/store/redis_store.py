@@ -13,6 +13,7 @@ one Redis Cluster slot; the `oma-gw:` prefix keeps a shared Redis tidy):
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from ..secrets import Secret
 from ..settings import StoreSettings
 from .base import Decision, LimitRule, LimitState, StoredToken
+from .coalesce import Coalescer
 from .connect import connect
 from .crypto import TokenCipher, UndecryptableToken, token_digest
 from .scripts import DISCARD_SESSION, GCRA, RELEASE, SAVE_SESSION, Client, Script
@@ -91,10 +93,10 @@ class RedisSessions:
 class RedisLimiter:
     """GCRA in one Lua script: every rule of a call checked and consumed in one round trip."""
 
-    _gcra = Script(GCRA)
-
-    def __init__(self, client: Client) -> None:
-        self._client = client
+    def __init__(self, client: Client, *, coalesce: bool = True) -> None:
+        script = Script(GCRA)
+        self._coalescer = Coalescer(client, script) if coalesce else None
+        self._run = self._coalescer or functools.partial(script, client)
 
     async def check(self, rules: Sequence[LimitRule]) -> Decision:
         keys = [PREFIX + rule.key for rule in rules]
@@ -102,8 +104,12 @@ class RedisLimiter:
         for rule in rules:
             spec = rule.spec
             args += [repr(spec.emission_interval), spec.burst, int(spec.shadow)]
-        results = await self._gcra(self._client, keys, args)
+        results = await self._run(keys, args)
         return Decision(tuple(_state(rule, row) for rule, row in zip(rules, results, strict=True)))
+
+    async def close(self) -> None:
+        if self._coalescer is not None:
+            await self._coalescer.close()
 
 
 def _bytes(value: bytes | str) -> bytes:
@@ -118,16 +124,17 @@ def _state(rule: LimitRule, row: Sequence[int]) -> LimitState:
 class RedisStore:
     """The bare Redis store: one client (one pool) for sessions and limits."""
 
-    def __init__(self, settings: StoreSettings) -> None:
+    def __init__(self, settings: StoreSettings, *, coalesce: bool = True) -> None:
         if settings.encryption_key is None:
             raise ValueError("a shared store needs store.encryption_key_env")
         self.client = connect(settings.url, settings.timeout)
         cipher = TokenCipher(settings.encryption_key, settings.previous_encryption_keys)
         self.sessions = RedisSessions(self.client, cipher)
-        self.limiter = RedisLimiter(self.client)
+        self.limiter = RedisLimiter(self.client, coalesce=coalesce)
 
     async def ping(self) -> bool:
         return bool(await self.client.ping())
 
     async def close(self) -> None:
+        await self.limiter.close()
         await self.client.aclose()

@@ -3,6 +3,7 @@ scripts that survive a flushed script cache, and one limit shared by several rep
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from redis.asyncio import Redis
@@ -23,8 +24,12 @@ def stored(value: str = RAW, lifetime: float = 600.0) -> StoredToken:
     return StoredToken(Secret(value), NOW, NOW + lifetime, NOW + lifetime * 0.75)
 
 
-async def all_values(client: Redis) -> list[bytes]:
-    values: list[bytes] = []
+def as_bytes(value: bytes | str) -> bytes:
+    return value if isinstance(value, bytes) else value.encode()
+
+
+async def all_values(client: Redis) -> list[bytes | str]:
+    values: list[bytes | str] = []
     async for key in client.scan_iter():
         kind = await client.type(key)
         if kind == b"hash":
@@ -41,7 +46,7 @@ async def test_the_raw_token_is_never_written_to_redis(
     await store.sessions.save("oma", stored())
     await store.sessions.acquire_lease("oma", 5.0)
     values = await all_values(raw_redis)
-    assert values and not any(RAW.encode() in value for value in values)
+    assert values and not any(RAW.encode() in as_bytes(value) for value in values)
     assert (await store.sessions.load("oma")) == stored()
 
 
@@ -85,7 +90,7 @@ async def test_a_blob_copied_under_another_upstream_does_not_decrypt(
     store = open_redis_store()
     await store.sessions.save("oma", stored())
     fields = await raw_redis.hgetall("oma-gw:{oma}:session")
-    await raw_redis.hset("oma-gw:{other}:session", mapping=fields)
+    await raw_redis.hset("oma-gw:{other}:session", mapping=dict(fields.items()))
     assert await store.sessions.load("other") is None
 
 
@@ -113,3 +118,15 @@ async def test_scripts_are_reloaded_after_the_script_cache_is_flushed(
     await raw_redis.script_flush()
     assert (await store.limiter.check(rules)).states[0].remaining == 0
     assert store.healthy and dict(store.errors) == {}
+
+
+async def test_concurrent_checks_survive_a_flushed_script_cache(
+    open_redis_store: OpenStore, raw_redis: Redis
+) -> None:
+    store = open_redis_store()
+    rules = [LimitRule("caller", "{oma}:caller:a", RateSpec(0.1, 10))]
+    await store.limiter.check(rules)
+    await raw_redis.script_flush()
+    answers = await asyncio.gather(*(store.limiter.check(rules) for _ in range(20)))
+    assert sum(d.allowed for d in answers) == 9
+    assert not any(d.degraded for d in answers)
