@@ -71,7 +71,7 @@ def status(url: str) -> int:
 
 
 def wait_for(url: str, want: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60  # generous: CI machines run other suites alongside
     while time.monotonic() < deadline:
         if status(url) == want:
             return
@@ -189,7 +189,7 @@ def test_image_command_serves_reloads_and_drains_to_exit_zero(
         assert_a_call_goes_through(listen)
 
         process.send_signal(signal.SIGHUP)  # to tini, which passes it on
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 20
         while b"config_reloaded" not in log.read_bytes():
             assert time.monotonic() < deadline, f"no reload after SIGHUP:\n{log.read_text()}"
             time.sleep(0.1)
