@@ -19,6 +19,7 @@ from aiohttp import web
 from bench.procs import raise_nofile
 
 UPSTREAM = web.AppKey("upstream", str)
+MAX_CONNECTIONS = web.AppKey("max_connections", int)
 SESSION = web.AppKey("session", aiohttp.ClientSession)
 
 
@@ -32,17 +33,18 @@ async def forward(request: web.Request) -> web.Response:
 
 
 async def client_session(app: web.Application) -> AsyncIterator[None]:
-    # limit=0: one upstream connection per call in flight, as a gateway under load needs.
-    connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=60)
+    # The same cap on upstream connections as the gateway's default (upstreams.*.max_connections).
+    connector = aiohttp.TCPConnector(limit=app[MAX_CONNECTIONS], keepalive_timeout=60)
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         app[SESSION] = session
         yield
 
 
-def make_app(upstream: str) -> web.Application:
+def make_app(upstream: str, max_connections: int) -> web.Application:
     app = web.Application()
     app[UPSTREAM] = upstream.rstrip("/")
+    app[MAX_CONNECTIONS] = max_connections
     app.cleanup_ctx.append(client_session)
     app.router.add_post("/api/{method}", forward)
     return app
@@ -52,6 +54,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--listen", default="127.0.0.1:8001")
     parser.add_argument("--upstream", required=True, help="base URL; methods go to {url}/{method}")
+    parser.add_argument("--max-connections", type=int, default=1024, help="0: no cap")
     args = parser.parse_args()
     host, _, port = args.listen.rpartition(":")
     raise_nofile()
@@ -60,7 +63,7 @@ def main() -> None:
 
         uvloop.install()
     web.run_app(
-        make_app(args.upstream),
+        make_app(args.upstream, args.max_connections),
         host=host,
         port=int(port),
         access_log=None,

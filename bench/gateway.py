@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import os
 import secrets
@@ -28,15 +29,23 @@ def gateway_binary() -> Path:
     return REPO / ".venv" / "bin" / "oma-gateway"
 
 
-def gateway_available() -> str | None:
-    """None when `oma-gateway serve` can run here, else why not."""
+@functools.cache
+def serve_help() -> str | None:
+    """`oma-gateway serve --help`, or None when the gateway cannot run here."""
     binary = gateway_binary()
     if not (REPO / "gateway" / "cli.py").is_file() or not binary.is_file():
-        return "gateway not built yet"
+        return None
     probe = subprocess.run(  # noqa: S603 - our own venv's console script
-        [str(binary), "serve", "--help"], capture_output=True, timeout=30, check=False
+        [str(binary), "serve", "--help"], capture_output=True, text=True, timeout=30, check=False
     )
-    return None if probe.returncode == 0 else "oma-gateway serve unavailable"
+    return probe.stdout if probe.returncode == 0 else None
+
+
+def gateway_available() -> str | None:
+    """None when `oma-gateway serve` can run here, else why not."""
+    if not (REPO / "gateway" / "cli.py").is_file():
+        return "gateway not built yet"
+    return None if serve_help() is not None else "oma-gateway serve unavailable"
 
 
 @dataclass(frozen=True)
@@ -105,7 +114,10 @@ def environment() -> dict[str, str]:
 
 
 def command(config_path: Path) -> list[str]:
-    return [str(gateway_binary()), "serve", "--config", str(config_path)]
+    cmd = [str(gateway_binary()), "serve", "--config", str(config_path)]
+    # One process on one pinned CPU, like the baseline: `--workers` would default to every CPU
+    # with a shared store and compete with the load generator.
+    return cmd + ["--workers", "1"] if "--workers" in (serve_help() or "") else cmd
 
 
 def sandbox_command(port: int) -> list[str]:

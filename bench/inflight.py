@@ -41,10 +41,13 @@ from bench.systems import (
 UPSTREAM_DELAY = 1.0
 
 
+UPSTREAM_CAP = 1024  # the gateway's default upstreams.*.max_connections; the baseline's too
+
+
 def _fd_note(calls: int) -> str:
-    """Each call in flight holds a caller socket and an upstream socket in the proxy."""
+    """Each call holds a caller socket, and (up to the cap) an upstream socket, in the proxy."""
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    needed = 2 * calls + 100
+    needed = calls + min(calls, UPSTREAM_CAP) + 100
     return f"fd limit {hard} < ~{needed} needed" if hard < needed else ""
 
 
@@ -82,7 +85,14 @@ def run_inflight(
     say(f"in flight: {calls} calls through the gateway (cold token cache)")
     stub = start_stub(kids, UPSTREAM_DELAY, "stub-slow-gateway")
     setup = gateway.GatewaySetup(free_port(), free_port(), f"http://127.0.0.1:{stub.port}/api")
-    gw, _ = start_gateway(kids, setup, tmp, "gw-inflight", warm=False)
+    try:
+        gw, _ = start_gateway(kids, setup, tmp, "gw-inflight", warm=False)
+    except RuntimeError as exc:
+        say(str(exc))
+        return [
+            *out,
+            InflightFigures("(d) gateway memory://", 0, 0, 0, 0, 0, 0, f"FAILED: {exc}"[:60]),
+        ]
     out.append(_measure("(d) gateway memory://", gw, stub, calls, gateway_headers()))
     return out
 

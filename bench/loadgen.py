@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import gc
 import shutil
+import statistics
 import subprocess
 import tempfile
 import time
@@ -57,6 +58,18 @@ def percentile(sorted_values: list[float], q: float) -> float:
         return 0.0
     rank = max(0, min(len(sorted_values) - 1, round(q / 100 * len(sorted_values)) - 1))
     return sorted_values[rank]
+
+
+def median_result(results: list[Result]) -> Result:
+    """Per-figure medians of repeated runs (request and error counts are summed)."""
+    return Result(
+        rps=statistics.median(r.rps for r in results),
+        p50_ms=statistics.median(r.p50_ms for r in results),
+        p99_ms=statistics.median(r.p99_ms for r in results),
+        requests=sum(r.requests for r in results),
+        errors=sum(r.errors for r in results),
+        tool=results[0].tool + (f" x{len(results)}" if len(results) > 1 else ""),
+    )
 
 
 def parse_output(text: str, tool: str) -> Result:

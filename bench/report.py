@@ -83,6 +83,8 @@ def _fixed_line(label: str, result: Result) -> str:
 
 def _inflight_line(f: InflightFigures) -> str:
     head = f"     {f.label:<38}"
+    if f.calls == 0:
+        return f"{head} {f.note}"
     body = (
         f"{f.calls:>7} {f.errors:>7} {_num(f.peak_rss_mib, 1):>10} {f.auth_calls:>6} "
         f"{f.upstream_peak_in_flight:>9} {_num(f.seconds, 1):>7}"

@@ -23,7 +23,7 @@ if __package__ in (None, ""):  # run as `python bench/run.py`: make `bench` impo
 
 from bench import gateway, nginx, redis_server
 from bench.inflight import run_inflight
-from bench.loadgen import Result, Target, have_wrk, run_closed
+from bench.loadgen import Result, Target, have_wrk, median_result, run_closed
 from bench.openloop import run_open
 from bench.procs import Children, free_port, raise_nofile
 from bench.report import AddedLatency, InflightFigures, Ratio, Row, render
@@ -54,6 +54,7 @@ class Options:
     nginx: str | None
     inflight: int
     skip_inflight: bool
+    repeat: int
 
 
 def parse(argv: Sequence[str] | None) -> Options:
@@ -67,6 +68,9 @@ def parse(argv: Sequence[str] | None) -> Options:
     p.add_argument("--nginx", help="nginx binary (default: from PATH; missing = not installed)")
     p.add_argument("--inflight", type=int, help="calls in flight at once (10000; quick 2000)")
     p.add_argument("--skip-inflight", action="store_true")
+    p.add_argument(
+        "--repeat", type=int, help="rounds of fixed-rate runs, medians kept (3; quick 1)"
+    )
     a = p.parse_args(argv)
     tool = a.loadgen if a.loadgen != "auto" else ("wrk" if have_wrk() else "python")
     if tool == "wrk" and not have_wrk():
@@ -81,6 +85,7 @@ def parse(argv: Sequence[str] | None) -> Options:
         nginx=a.nginx,
         inflight=a.inflight or (2000 if a.quick else 10000),
         skip_inflight=a.skip_inflight,
+        repeat=max(1, a.repeat or (1 if a.quick else 3)),
     )
 
 
@@ -91,6 +96,7 @@ def say(message: str) -> None:
 class Bench:
     def __init__(self, opts: Options, kids: Children, tmp: Path) -> None:
         self.opts, self.kids, self.tmp = opts, kids, tmp
+        self.load_at_start = load_average()
         self.gateway_missing = gateway.gateway_available()
         self.upstream = start_sandbox(kids) if opts.upstream == "sandbox" else start_stub(kids)
         self.upstream_url = f"http://127.0.0.1:{self.upstream.port}/api"
@@ -154,14 +160,16 @@ class Bench:
         return Row(key, label, self.measure(running.target(gateway_headers())), note), running
 
     def fixed(self, rate: float, subjects: list[tuple[str, Target]]) -> list[tuple[str, Result]]:
-        out = []
-        for label, target in subjects:
-            say(f"fixed rate {rate:,.0f} req/s: {label}")
-            run_open(target, rate, self.opts.connections, self.opts.warmup, LOAD_CPU)
-            out.append(
-                (label, run_open(target, rate, self.opts.connections, self.opts.duration, LOAD_CPU))
-            )
-        return out
+        """Each subject at `rate`, rounds interleaved so drift hits all alike; medians kept."""
+        runs: dict[str, list[Result]] = {label: [] for label, _ in subjects}
+        conns = self.opts.connections
+        for round_ in range(1, self.opts.repeat + 1):
+            for label, target in subjects:
+                say(f"fixed rate {rate:,.0f} req/s, round {round_}/{self.opts.repeat}: {label}")
+                if self.opts.warmup > 0:
+                    run_open(target, rate, conns, self.opts.warmup, LOAD_CPU)
+                runs[label].append(run_open(target, rate, conns, self.opts.duration, LOAD_CPU))
+        return [(label, median_result(results)) for label, results in runs.items()]
 
     def run(self) -> str:
         rows = [self.direct()]
@@ -180,6 +188,8 @@ class Bench:
         title = (
             f"oma-gateway bench: {self.opts.connections} connections, {self.opts.duration:g} s "
             f"per run, load generator {self.opts.tool} on CPU {LOAD_CPU}, proxy on CPU {PROXY_CPU}"
+            f"\nhost load average (1 min) at start {self.load_at_start}, at end {load_average()}"
+            " (above ~1 means something else competes for the two CPUs: figures are then low)"
         )
         return render(rows, ratios, rate, fixed, added, inflight, title)
 
@@ -209,6 +219,10 @@ class Bench:
 
     def inflight_phase(self) -> list[InflightFigures]:
         return run_inflight(self.kids, self.tmp, self.opts.inflight, self.gateway_missing, say)
+
+
+def load_average() -> str:
+    return Path("/proc/loadavg").read_text().split()[0]
 
 
 def _why_not(error: str) -> str:
