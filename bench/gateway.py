@@ -117,7 +117,7 @@ def command(config_path: Path) -> list[str]:
     cmd = [str(gateway_binary()), "serve", "--config", str(config_path)]
     # One process on one pinned CPU, like the baseline: `--workers` would default to every CPU
     # with a shared store and compete with the load generator.
-    return cmd + ["--workers", "1"] if "--workers" in (serve_help() or "") else cmd
+    return [*cmd, "--workers", "1"] if "--workers" in (serve_help() or "") else cmd
 
 
 def sandbox_command(port: int) -> list[str]:
