@@ -55,6 +55,19 @@ class Proc:
                     raise AssertionError(f"{text!r} x{count} not seen; output:\n{self.output()}")
                 self._seen.wait(min(left, 0.2))
 
+    def worker_pid(self, index: int) -> int:
+        """The pid the supervisor last logged for worker `index` (console or JSON log lines)."""
+        pids = [
+            int(pid[1])
+            for line in list(self.lines)
+            if "worker_started" in line
+            and (worker := re.search(r"worker\W+(\d+)", line))
+            and int(worker[1]) == index
+            and (pid := re.search(r"pid\W+(\d+)", line))
+        ]
+        assert pids, self.output()
+        return pids[-1]
+
     def output(self) -> str:
         return "\n".join(self.lines[-80:])
 

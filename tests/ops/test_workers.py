@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import signal
 from pathlib import Path
 
@@ -34,7 +33,7 @@ async def test_a_killed_worker_is_restarted_while_its_sibling_keeps_serving(
         argv = ("serve", "--config", str(path), "--workers", "2")
         with gateway_process(*argv) as gateway:
             await asyncio.to_thread(wait_ready, ports.admin_url)
-            victim = int(re.findall(r"pid=(\d+) worker=0", gateway.output())[0])
+            victim = gateway.worker_pid(0)
             os.kill(victim, signal.SIGKILL)
             await asyncio.to_thread(gateway.wait_for, "worker_died")
             await asyncio.to_thread(gateway.wait_for, "worker_started", 3)
@@ -66,7 +65,7 @@ async def test_the_pod_is_ready_only_while_every_worker_is(tmp_path: Path) -> No
         path = write_config(tmp_path / "gateway.yaml", config(oma, ports, {"billing": ["billing"]}))
         with gateway_process("serve", "--config", str(path), "--workers", "2") as gateway:
             await asyncio.to_thread(wait_ready, ports.admin_url)
-            victim = int(re.findall(r"pid=(\d+) worker=1", gateway.output())[0])
+            victim = gateway.worker_pid(1)
             os.kill(victim, signal.SIGSTOP)  # alive but unresponsive: it cannot answer /readyz
             try:
                 async with (
