@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import signal
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from .load import Load
+from .load import Load, call
 from .procs import Ports, config, gateway_process, sandbox_process, wait_ready, write_config
 
 
@@ -77,3 +78,30 @@ async def test_the_pod_is_ready_only_while_every_worker_is(tmp_path: Path) -> No
                 os.kill(victim, signal.SIGCONT)
     assert status == 503
     assert body["checks"] == {"serving": True, "worker:0": True, "worker:1": False}
+
+
+async def test_workers_share_rate_limits_through_a_redis_store(
+    tmp_path: Path, redis_url: str
+) -> None:
+    store_key = base64.urlsafe_b64encode(os.urandom(32)).decode()
+    with sandbox_process() as oma:
+        ports = Ports()
+        document = config(oma, ports, {"billing": ["billing"]})
+        document["store"] = {"url": redis_url, "encryption_key_env": "TEST_STORE_KEY"}
+        # A fresh bucket name per run: the session-scoped Redis outlives this test.
+        document["callers"][f"billing-{os.getpid()}"] = document["callers"].pop("billing")
+        document["callers"][f"billing-{os.getpid()}"]["rate_limit"] = {"rate": "1/h", "burst": 5}
+        path = write_config(tmp_path / "gateway.yaml", document)
+        argv = ("serve", "--config", str(path), "--workers", "2")
+        with gateway_process(*argv, env={"TEST_STORE_KEY": store_key}) as gateway:
+            await asyncio.to_thread(wait_ready, ports.admin_url)
+            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as s:
+                statuses = [await call(s, ports.url, "billing") for _ in range(20)]
+            metrics = await samples(ports.admin_url)
+    served = {
+        dict(labels)["worker"]
+        for (name, labels), _ in metrics.items()
+        if name == "oma_gateway_requests_total"
+    }
+    assert statuses.count(200) == 5 and statuses.count(429) == 15, statuses
+    assert served == {"0", "1"}, gateway.output()  # both workers answered, one budget between them
