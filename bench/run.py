@@ -22,6 +22,7 @@ if __package__ in (None, ""):  # run as `python bench/run.py`: make `bench` impo
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import gateway, nginx, redis_server
+from bench.checks import evidence
 from bench.inflight import run_inflight
 from bench.loadgen import Result, Target, have_wrk, median_result, run_closed
 from bench.openloop import run_open
@@ -157,7 +158,10 @@ class Bench:
         except RuntimeError as exc:
             say(str(exc))
             return Row(key, label, None, _why_not(str(exc))), None
-        return Row(key, label, self.measure(running.target(gateway_headers())), note), running
+        result = self.measure(running.target(gateway_headers()))
+        if setup.audit_file is not None:
+            note = "; ".join(filter(None, [note, evidence(running.admin_port, setup.audit_file)]))
+        return Row(key, label, result, note), running
 
     def fixed(self, rate: float, subjects: list[tuple[str, Target]]) -> list[tuple[str, Result]]:
         """Each subject at `rate`, rounds interleaved so drift hits all alike; medians kept."""
