@@ -1,4 +1,11 @@
-"""The admin port: `/healthz`, `/readyz` and `/metrics`, never on the callers' port."""
+"""The admin port: `/healthz`, `/readyz` and `/metrics`, never on the callers' port.
+
+`/healthz` answers while the process serves HTTP at all (liveness: restart me if this fails).
+`/readyz` answers 200 only when a call sent now could be served (readiness: send me traffic):
+not draining; the shared store answers a ping (Redis only: the in-process store cannot fail);
+per upstream a usable OMA session, or a successful login recently; and, where the audit trail
+fails closed, an audit file that can be written. Each check is named in the body.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,8 @@ import time
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from .app import GATEWAY, METRICS
+from .app import AUDIT, GATEWAY, METRICS
+from .audit import AuditTrail
 from .runtime import Gateway
 
 __all__ = ["create_admin_app"]
@@ -23,7 +31,10 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     main = request.app[MAIN_APP]
-    checks = await _readiness(main[GATEWAY]) if GATEWAY in main else {"started": False}
+    if GATEWAY not in main:
+        checks = {"started": False}
+    else:
+        checks = await _readiness(main[GATEWAY]) | _audit_readiness(main[AUDIT])
     ready = all(checks.values())
     return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
 
@@ -34,13 +45,19 @@ async def _readiness(gateway: Gateway) -> dict[str, bool]:
         try:
             timeout = gateway.runtime.settings.store.timeout * 5
             checks["store"] = await asyncio.wait_for(gateway.store.ping(), timeout)
-        except (TimeoutError, OSError, ConnectionError):
+        except Exception:  # any failure to answer means "not ready", never a 500 from here
             checks["store"] = False
     now = time.time()
     for name, custody in gateway.custodies.items():
         recent = custody.last_login_ok is not None and now - custody.last_login_ok < RECENT_LOGIN
         checks[f"upstream:{name}"] = custody.has_usable_token() or recent
     return checks
+
+
+def _audit_readiness(audit: AuditTrail) -> dict[str, bool]:
+    # Only where it refuses calls: a fail_open audit problem is paged by its alert, not by
+    # taking the replica out of the balancer.
+    return {"audit": audit.healthy} if audit.settings.on_error == "fail_closed" else {}
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -6,6 +6,7 @@ one step per line, each naming the module that owns it.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -13,20 +14,23 @@ import orjson
 import structlog
 from aiohttp import web
 
-from .call import Call, request_id_from
+from .audit import AuditTrail
+from .call import Call, current_call, request_id_from
 from .errors import BadRequest, GatewayError, PayloadTooLarge
+from .keys import presented_key
 from .limits import ratelimit_headers
 from .metrics import Metrics
 from .policy import check_method_name
 from .runtime import Gateway
 from .settings import Settings
 
-__all__ = ["CALL", "GATEWAY", "METRICS", "call_method", "create_app"]
+__all__ = ["AUDIT", "CALL", "GATEWAY", "METRICS", "call_method", "create_app"]
 
 log = structlog.get_logger(__name__)
 
 GATEWAY = web.AppKey("gateway", Gateway)
 METRICS = web.AppKey("metrics", Metrics)
+AUDIT = web.AppKey("audit", AuditTrail)
 CALL = web.RequestKey("call", Call)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -37,9 +41,11 @@ async def call_method(request: web.Request) -> web.Response:
     runtime = gateway.runtime  # one config for the whole call, even if a reload lands meanwhile
     call.method = check_method_name(request.match_info["method"])  # policy
     call.body = body = await read_object(request, runtime.settings.max_body)
+    call.presented_key = presented_key(request.headers, body)  # so logs can redact it
     call.identity = runtime.keyring.identify(request.headers, body)  # keys
     caller = call.identity.caller.name
     runtime.allowlists[caller].authorize(call.method)  # policy
+    request.app[AUDIT].check()  # audit: with fail_closed, no call is served unaudited
     call.limits = await runtime.limits[caller].admit(gateway.store.limiter, call.method)  # limits
     answer, visible = await runtime.forwarders[caller].forward(call, body)  # forward, custody
     call.answer = answer.body
@@ -69,13 +75,28 @@ async def call_scope(request: web.Request, handler: Handler) -> web.StreamRespon
     """Outermost: every call gets an id and a record, and every answer is observed once."""
     call = Call(request_id_from(request.headers.get("X-Request-ID")), request.remote)
     request[CALL] = call
-    with structlog.contextvars.bound_contextvars(request_id=call.request_id):
+    scope = current_call.set(call)  # reset below: keep-alive requests share one task
+    try:
+        with structlog.contextvars.bound_contextvars(request_id=call.request_id):
+            response = await _observed(request, handler, call)
+    finally:
+        current_call.reset(scope)
+    return response
+
+
+async def _observed(request: web.Request, handler: Handler, call: Call) -> web.StreamResponse:
+    try:
         response = await handler(request)
-        response.headers["X-Request-ID"] = call.request_id
-        if call.limits is not None:
-            response.headers.update(ratelimit_headers(call.limits))
-        call.finish(response.status)
+    except asyncio.CancelledError:  # shutdown cut the call short: it is audited all the same
+        call.gateway_error = call.gateway_error or "cancelled"
+        call.finish(499)
         request.app[GATEWAY].observe(call)
+        raise
+    response.headers["X-Request-ID"] = call.request_id
+    if call.limits is not None:
+        response.headers.update(ratelimit_headers(call.limits))
+    call.finish(response.status)
+    request.app[GATEWAY].observe(call)
     return response
 
 
@@ -112,17 +133,23 @@ def _dumps(obj: Any) -> str:
 def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.Application:
     # call_scope wraps error_envelope so that refusals, too, get a request id, rate-limit
     # headers and an audit record: nothing answered escapes observation.
-    app = web.Application(middlewares=[call_scope, error_envelope], handler_args={})
-    app[METRICS] = metrics or Metrics()
+    # The in-flight gauge is outermost so that it counts every call, observed or not.
+    metrics = metrics or Metrics()
+    middlewares = [metrics.in_flight_middleware(), call_scope, error_envelope]
+    app = web.Application(middlewares=middlewares, handler_args={})
+    app[METRICS] = metrics
+    app[AUDIT] = AuditTrail(settings.audit)
     app.router.add_post("/api/{method}", call_method)
 
     async def gateway_ctx(app: web.Application) -> AsyncIterator[None]:
         gateway = Gateway.open(settings)
-        gateway.observers.append(app[METRICS].observe)
+        app[METRICS].bind(gateway, app[AUDIT])
+        app[AUDIT].attach(gateway)  # an observer too; starts the audit file's writer
         app[GATEWAY] = gateway
         gateway.start()
         yield
         await gateway.close()
+        await app[AUDIT].close()  # after the last call: its record is flushed too
 
     app.cleanup_ctx.append(gateway_ctx)
     return app

@@ -9,13 +9,15 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 from .keys import Identity
+from .secrets import Secret
 from .store import Decision
 
-__all__ = ["Call", "request_id_from"]
+__all__ = ["Call", "current_call", "request_id_from"]
 
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
@@ -43,6 +45,8 @@ class Call:
     resent: bool = False  # sent a second time after OMA refused a stale token
     upstream_latency: float = 0.0
     duration: float | None = None
+    #: The key as presented, known or not: log redaction cuts it out of every line of the call.
+    presented_key: Secret | None = None
 
     @property
     def caller(self) -> str | None:
@@ -59,3 +63,8 @@ class Call:
     def finish(self, status: int) -> None:
         self.status = status
         self.duration = time.perf_counter() - self.t0
+
+
+#: The call being served by this task, if any (set by the app's call scope, reset after it).
+#: Log redaction reads it to find the caller's key; it is never merged into a log line.
+current_call: ContextVar[Call | None] = ContextVar("current_call", default=None)

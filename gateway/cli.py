@@ -57,6 +57,14 @@ def _parser() -> argparse.ArgumentParser:
         run=_keys_new
     )
 
+    audit = commands.add_parser("audit", help="the audit trail")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_commands.add_parser(
+        "verify", help="check audit files' hash chain (several: oldest rotated file first)"
+    )
+    verify.add_argument("files", type=Path, nargs="+", metavar="FILE")
+    verify.set_defaults(run=_audit_verify)
+
     from .sandbox.cli import add_arguments, run
 
     sandbox = commands.add_parser("sandbox", help="run the bundled OMA sandbox")
@@ -147,6 +155,21 @@ def _keys_new(args: argparse.Namespace) -> int:
     key = new_api_key()
     print(key)
     print(digest(key))
+    return 0
+
+
+def _audit_verify(args: argparse.Namespace) -> int:
+    from .audit.verify import verify_files
+
+    try:
+        state, broken = verify_files(args.files)
+    except OSError as exc:
+        print(f"audit verify: {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 2
+    if broken is not None:
+        print(f"broken at line {broken.line}: {broken}", file=sys.stderr)
+        return 1
+    print(f"intact: {state.lines} lines, {state.segments} segments, last hash {state.last_hash}")
     return 0
 
 

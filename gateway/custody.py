@@ -13,6 +13,7 @@ password does not hammer the account into a lockout.
 from __future__ import annotations
 
 import asyncio
+import collections
 import random
 import time
 from collections.abc import Callable
@@ -54,6 +55,12 @@ class SessionCustody:
         self._blocked_until = 0.0
         self.logins = 0  # authenticate calls made by this process
         self.last_login_ok: float | None = None
+        # For metrics: logins by result ("ok", "rejected", "error"), and calls awaiting a login.
+        self.login_results: collections.Counter[str] = collections.Counter()
+        self.waiting = 0
+        self.waits = 0
+        # The last few tokens held, so log redaction still knows one just replaced.
+        self._held: collections.deque[Secret] = collections.deque(maxlen=3)
 
     @property
     def lifetime(self) -> float:
@@ -97,13 +104,24 @@ class SessionCustody:
     def token_age(self) -> float | None:
         return None if self._local is None else self._clock() - self._local.issued_at
 
+    def token_expires_in(self) -> float | None:
+        return None if self._local is None else self._local.expires_at - self._clock()
+
+    def known_tokens(self) -> tuple[Secret, ...]:
+        return tuple(self._held)
+
     async def _single_flight(self, stale: Secret | None, fresh: bool) -> StoredToken:
         flight = self._flight
         if flight is None or flight.done():
             obtain = self._obtain(stale, fresh)
             flight = self._flight = asyncio.create_task(obtain, name=f"login:{self.name}")
         # Shielded: a caller that hangs up must not cancel the login every other caller awaits.
-        return await asyncio.shield(flight)
+        self.waiting += 1
+        self.waits += 1
+        try:
+            return await asyncio.shield(flight)
+        finally:
+            self.waiting -= 1
 
     async def _obtain(self, stale: Secret | None, fresh: bool) -> StoredToken:
         deadline = self._clock() + self.client.settings.timeout * 2 + 5
@@ -114,6 +132,8 @@ class SessionCustody:
                 token = await self._login_under_lease(stale, fresh)
             if token is not None:
                 self._local = token
+                if token.token not in self._held:
+                    self._held.append(token.token)
                 return token
             if self._clock() > deadline:
                 raise UpstreamUnavailable("timed out waiting for another replica's OMA login")
@@ -158,13 +178,19 @@ class SessionCustody:
         })  # fmt: skip
         issued_at = self._clock()  # OMA counts the lifetime from when the request is submitted
         self.logins += 1
-        answer = await self.client.call("authenticate", payload)
+        try:
+            answer = await self.client.call("authenticate", payload)
+        except UpstreamError:
+            self.login_results["error"] += 1
+            raise
         token = _session_token(answer.body)
         if token is None:
+            self.login_results["rejected"] += 1
             self._back_off()
             log.warning("oma_login_rejected", upstream=self.name, backoff=self._backoff)
             raise UpstreamAuthFailed()
         self._backoff, self._blocked_until = 0.0, 0.0
+        self.login_results["ok"] += 1
         self.last_login_ok = self._clock()
         granted = _duration(answer.body, lifetime)
         return StoredToken(

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from multidict import CIMultiDictProxy
 
 from .errors import Unauthenticated
-from .secrets import digest
+from .secrets import Secret, digest
 from .settings import CallerKey, CallerSettings
 
-__all__ = ["Identity", "Keyring"]
+__all__ = ["Identity", "Keyring", "presented_key"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +42,12 @@ class Keyring:
         if expires is not None and expires.timestamp() <= time.time():
             raise Unauthenticated()
         return identity
+
+
+def presented_key(headers: CIMultiDictProxy[str], body: Mapping[str, object]) -> Secret | None:
+    """The key the request carries, valid or not (so logs can redact even a mistyped key)."""
+    key, _ = _presented_key(headers, body)
+    return Secret(key) if key else None
 
 
 def _presented_key(

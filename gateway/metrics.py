@@ -1,42 +1,304 @@
 """Every metric the gateway exports, with its unit and bounded labels, built on one registry.
 
-Label values come only from bounded sets: configured callers, OMA method names from the catalogue
-or the caller's allowlist, fixed outcome words. Anything else collapses to "other", so a caller
-cannot grow the series count by sending made-up names.
+Label values come only from bounded sets: configured callers and upstreams, OMA method names from
+the catalogue or named exactly in an allowlist, fixed outcome words, error numbers 0-7. Anything
+else collapses to "other", so a caller cannot grow the series count by sending made-up names.
+
+Per-call counters and histograms are fed by `observe` (a gateway observer). State that lives
+elsewhere (session custody, the store, the audit writer) is read at scrape time by
+`_StateCollector`, with `getattr` defaults for store attributes that not every store has.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+import platform
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from . import __version__
+from .audit.record import result
 from .call import Call
+from .catalog import catalogue
+from .errors import GatewayError
 
-__all__ = ["Metrics"]
+if TYPE_CHECKING:
+    from .audit import AuditTrail
+    from .runtime import Gateway
 
-_LATENCY_BUCKETS = (
-    0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0,
+__all__ = ["LATENCY_BUCKETS", "Metrics"]
+
+#: From 50us, so the gateway's own sub-millisecond overhead resolves, to the 20s upstream timeout.
+LATENCY_BUCKETS = (
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0, 10.0, 20.0,
 )  # fmt: skip
+OTHER = "other"
+_ERROR_NUMBERS = frozenset(range(8))  # OMA's documented error numbers
+_BREAKER_STATES = frozenset({"closed", "open", "half_open"})
+
+
+def _codes(cls: type[GatewayError]) -> set[str]:
+    return {cls.code}.union(*(_codes(sub) for sub in cls.__subclasses__()))
+
+
+_OUTCOMES = frozenset(
+    {"success", "partial", "oma_error", "not_found", "cancelled", *_codes(GatewayError)}
+)
 
 
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        self.gateway: Gateway | None = None
+        self.audit: AuditTrail | None = None
+        self._methods: tuple[object, frozenset[str]] = (None, frozenset())
+        r = self.registry
         self.requests = Counter(
-            "oma_gateway_requests",
-            "Calls answered, by caller, method and outcome.",
-            ["caller", "method", "outcome"],
-            registry=self.registry,
-        )
+            "oma_gateway_requests", "Calls answered, by caller, method and outcome.",
+            ["caller", "method", "outcome"], registry=r,
+        )  # fmt: skip
         self.latency = Histogram(
-            "oma_gateway_request_duration_seconds",
-            "Time from request to answer, as the caller sees it.",
-            ["caller"],
-            buckets=_LATENCY_BUCKETS,
-            registry=self.registry,
+            "oma_gateway_request_duration_seconds", "Time from request to answer, per caller.",
+            ["caller"], buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.upstream_latency = Histogram(
+            "oma_gateway_upstream_duration_seconds", "Time spent waiting for OMA, per upstream.",
+            ["upstream"], buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.added_latency = Histogram(
+            "oma_gateway_added_duration_seconds",
+            "What the gateway adds to a forwarded call: total time minus time waiting for OMA.",
+            buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.oma_errors = Counter(
+            "oma_gateway_oma_errors", "OMA answers with success false, by error_number.",
+            ["method", "error_number"], registry=r,
+        )  # fmt: skip
+        self.bulk_items = Counter(
+            "oma_gateway_bulk_items", "Per-object results of bulk methods (ids[]).",
+            ["method", "result"], registry=r,
+        )  # fmt: skip
+        self.ratelimit = Counter(
+            "oma_gateway_ratelimit_decisions",
+            "Rate-limit decisions: allowed, denied, shadow_denied (would deny), degraded.",
+            ["caller", "decision"], registry=r,
+        )  # fmt: skip
+        self.resent = Counter(
+            "oma_gateway_resent", "Calls sent again after OMA refused a stale session token.",
+            ["upstream"], registry=r,
+        )  # fmt: skip
+        self.in_flight = Gauge(
+            "oma_gateway_requests_in_flight", "Calls being served right now.", registry=r
         )
+        build = Gauge(
+            "oma_gateway_build_info", "The running build (value is always 1).",
+            ["version", "python"], registry=r,
+        )  # fmt: skip
+        build.labels(__version__, platform.python_version()).set(1)
+        r.register(_StateCollector(self))
+
+    def bind(self, gateway: Gateway, audit: AuditTrail | None = None) -> None:
+        """Read this gateway's state at scrape time and observe its calls."""
+        self.gateway, self.audit = gateway, audit
+        gateway.observers.append(self.observe)
+
+    def in_flight_middleware(self) -> Middleware:
+        gauge = self.in_flight
+
+        @web.middleware
+        async def in_flight(request: web.Request, handler: Handler) -> web.StreamResponse:
+            with gauge.track_inprogress():
+                return await handler(request)
+
+        return in_flight
 
     def observe(self, call: Call) -> None:
-        caller = call.caller or "unauthenticated"
-        self.requests.labels(caller, call.method or "other", call.gateway_error or "ok").inc()
+        caller, method = call.caller or "unauthenticated", self.method_label(call.method)
+        self.requests.labels(caller, method, _outcome(call)).inc()
         if call.duration is not None:
             self.latency.labels(caller).observe(call.duration)
+        if call.upstream_latency and call.duration is not None:
+            self.upstream_latency.labels(call.upstream or OTHER).observe(call.upstream_latency)
+            self.added_latency.observe(max(0.0, call.duration - call.upstream_latency))
+        if call.resent:
+            self.resent.labels(call.upstream or OTHER).inc()
+        self._answer(call.answer, method)
+        self._limits(call, caller)
+
+    def method_label(self, method: str | None) -> str:
+        if method is None:
+            return OTHER
+        return method if method in catalogue() or method in self._allowed() else OTHER
+
+    def _allowed(self) -> frozenset[str]:
+        """Exact method names in any allowlist (patterns are no names); cached per config."""
+        if self.gateway is None:
+            return frozenset()
+        settings = self.gateway.runtime.settings
+        if self._methods[0] is not settings:
+            names = {m for c in settings.callers.values() for m in c.allow if _exact(m)}
+            self._methods = (settings, frozenset(names))
+        return self._methods[1]
+
+    def _answer(self, answer: dict[str, Any] | None, method: str) -> None:
+        if answer is None:
+            return
+        if answer.get("success") is not True:
+            self.oma_errors.labels(method, _error_number(answer.get("error_number"))).inc()
+        items = answer.get("ids")
+        for item in items if isinstance(items, list) else ():
+            if isinstance(item, dict):
+                word = (
+                    "success"
+                    if item.get("success")
+                    else "error_" + _error_number(item.get("error_number"))
+                )
+                self.bulk_items.labels(method, word).inc()
+
+    def _limits(self, call: Call, caller: str) -> None:
+        if call.gateway_error == "rate_limited":
+            self.ratelimit.labels(caller, "denied").inc()
+        decision = call.limits
+        if decision is None:
+            return
+        self.ratelimit.labels(caller, "allowed").inc()
+        if decision.shadow_denied:
+            self.ratelimit.labels(caller, "shadow_denied").inc()
+        if decision.degraded:
+            self.ratelimit.labels(caller, "degraded").inc()
+
+
+def _outcome(call: Call) -> str:
+    word = call.gateway_error or result(call)
+    return word if word in _OUTCOMES else OTHER
+
+
+def _error_number(value: object) -> str:
+    return str(value) if isinstance(value, int) and value in _ERROR_NUMBERS else OTHER
+
+
+def _exact(pattern: str) -> bool:
+    return not any(c in pattern for c in "*?[")
+
+
+class _StateCollector(Collector):
+    """Gauges and counters read from their owners at scrape time."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def describe(self) -> list[Metric]:
+        return []  # names are fixed here; nothing for the registry to check against
+
+    def collect(self) -> Iterator[Metric]:
+        gateway = self._metrics.gateway
+        if gateway is not None:
+            yield from _custody_metrics(gateway)
+            yield from _store_metrics(gateway.store)
+            yield _gauge("oma_gateway_draining", "1 while shutting down.", float(gateway.draining))
+        if self._metrics.audit is not None:
+            yield from _audit_metrics(self._metrics.audit)
+
+
+def _custody_metrics(gateway: Gateway) -> Iterator[Metric]:
+    up = ["upstream"]
+    usable = GaugeMetricFamily(
+        "oma_gateway_token_usable", "1 when a usable OMA session token is held.", labels=up
+    )
+    age = GaugeMetricFamily(
+        "oma_gateway_token_age_seconds", "Age of the held session token.", labels=up
+    )
+    left = GaugeMetricFamily(
+        "oma_gateway_token_expires_in_seconds", "Time until the held token expires.", labels=up
+    )
+    last_ok = GaugeMetricFamily(
+        "oma_gateway_token_last_refresh_success_timestamp_seconds",
+        "When this process last logged in to OMA successfully.", labels=up,
+    )  # fmt: skip
+    refreshes = CounterMetricFamily(
+        "oma_gateway_token_refreshes", "OMA logins (authenticate) by result: ok, rejected, error.",
+        labels=[*up, "result"],
+    )  # fmt: skip
+    waiting = GaugeMetricFamily(
+        "oma_gateway_token_waiters", "Calls waiting for a single-flight login now.", labels=up
+    )
+    waits = CounterMetricFamily(
+        "oma_gateway_token_waits", "Calls that waited for a single-flight login.", labels=up
+    )
+    for name, custody in gateway.custodies.items():
+        usable.add_metric([name], float(custody.has_usable_token()))
+        if (token_age := custody.token_age()) is not None:
+            age.add_metric([name], token_age)
+        if (expires_in := custody.token_expires_in()) is not None:
+            left.add_metric([name], expires_in)
+        if custody.last_login_ok is not None:
+            last_ok.add_metric([name], custody.last_login_ok)
+        for word in ("ok", "rejected", "error"):
+            refreshes.add_metric([name, word], custody.login_results[word])
+        waiting.add_metric([name], custody.waiting)
+        waits.add_metric([name], custody.waits)
+    yield from (usable, age, left, last_ok, refreshes, waiting, waits)
+
+
+def _store_metrics(store: object) -> Iterator[Metric]:
+    """What the store exposes, if it does: `healthy`, `breaker_state`, and `errors` / `fallbacks`
+    as a count or a count per operation (the Redis store has them; the memory store has none)."""
+    yield _gauge(
+        "oma_gateway_store_healthy",
+        "1 while the store answers (always 1 for the in-process store).",
+        float(bool(getattr(store, "healthy", True))),
+    )
+    state = getattr(store, "breaker_state", None)
+    if isinstance(state, str):
+        breaker = GaugeMetricFamily(
+            "oma_gateway_store_breaker_state", "1 for the store breaker's current state.",
+            labels=["state"],
+        )  # fmt: skip
+        for word in _BREAKER_STATES | {state}:
+            breaker.add_metric([word], float(word == state))
+        yield breaker
+    yield _per_operation("oma_gateway_store_errors", "Store calls that failed.", store, "errors")
+    yield _per_operation(
+        "oma_gateway_store_fallbacks", "Store operations answered in-process instead.",
+        store, "fallbacks",
+    )  # fmt: skip
+
+
+def _per_operation(name: str, documentation: str, store: object, attribute: str) -> Metric:
+    family = CounterMetricFamily(name, documentation + " By operation.", labels=["operation"])
+    counts = getattr(store, attribute, 0)
+    by_operation = counts if isinstance(counts, Mapping) else {"all": counts}
+    for operation, count in sorted(by_operation.items()):
+        family.add_metric([str(operation)], float(count))
+    return family
+
+
+def _audit_metrics(audit: AuditTrail) -> Iterator[Metric]:
+    yield _gauge("oma_gateway_audit_healthy", "1 while the audit trail can be written.",
+                 float(audit.healthy))  # fmt: skip
+    writer = audit.writer
+    if writer is None:
+        return
+    records = CounterMetricFamily(
+        "oma_gateway_audit_records", "Audit records written to or lost from the audit file.",
+        labels=["result"],
+    )  # fmt: skip
+    records.add_metric(["written"], writer.written)
+    records.add_metric(["lost"], writer.lost)
+    yield records
+    yield CounterMetricFamily(
+        "oma_gateway_audit_write_errors", "Failed writes or fsyncs of the audit file.",
+        value=writer.write_errors,
+    )  # fmt: skip
+    yield _gauge("oma_gateway_audit_queue_depth", "Audit records waiting for the writer.",
+                 writer.queue_depth)  # fmt: skip
+
+
+def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, value=value)

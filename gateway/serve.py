@@ -25,6 +25,7 @@ from pathlib import Path
 import structlog
 from aiohttp import web
 
+from . import logs
 from .admin import create_admin_app
 from .app import GATEWAY, create_app
 from .keyexpiry import log_expiring_keys, watch_key_expiry
@@ -53,6 +54,7 @@ def run(
     banner: str | None = None,
     seat: Seat | None = None,
 ) -> int:
+    logs.configure()  # JSON lines on stdout, secrets redacted (gateway.logs)
     try:
         import uvloop
     except ImportError:

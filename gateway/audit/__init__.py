@@ -1,0 +1,91 @@
+"""The compliance audit trail: one redacted record per call, to stdout and a hash-chained file.
+
+    record.py  what a record says (who, what, which objects, how it went)
+    redact.py  secrets out of every record and every log line
+    chain.py   the append-only, hash-chained file and its writer thread
+    verify.py  `oma-gateway audit verify`
+
+`AuditTrail` is an observer of the gateway (it sees each finished `Call`). With
+`audit.on_error: fail_closed`, calls are refused (503 `audit_unavailable`) while the file cannot be
+written, rather than served unaudited (Vault's choice); with `fail_open` (the default) they are
+served, and the failure is metered and logged once per change of state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from ..call import Call
+from ..errors import AuditUnavailable
+from ..settings import AuditSettings
+from .chain import ChainWriter
+from .record import build_record
+from .redact import REDACTOR, Redactor
+
+if TYPE_CHECKING:
+    from ..runtime import Gateway
+
+__all__ = ["AuditTrail", "gateway_secrets"]
+
+log = structlog.get_logger("gateway.audit")
+
+
+class AuditTrail:
+    def __init__(self, settings: AuditSettings, redactor: Redactor = REDACTOR) -> None:
+        self.settings = settings
+        self._redactor = redactor
+        self.writer: ChainWriter | None = None
+        if settings.file is not None:
+            self.writer = ChainWriter(
+                Path(settings.file),
+                durability=settings.durability,
+                fsync_interval=settings.fsync_interval,
+            )
+        self._detach: Callable[[], None] | None = None
+
+    @property
+    def healthy(self) -> bool:
+        return self.writer is None or self.writer.healthy
+
+    def attach(self, gateway: Gateway) -> None:
+        """Observe the gateway's calls, redact its secrets, and start writing."""
+        gateway.observers.append(self.observe)
+        self._detach = self._redactor.add_source(gateway_secrets(gateway))
+        if self.writer is not None:
+            self.writer.start()
+
+    async def close(self) -> None:
+        """Flush every queued record (the app's cleanup, after the last call was answered)."""
+        if self.writer is not None:
+            await asyncio.to_thread(self.writer.close)
+        if self._detach is not None:
+            self._detach()
+
+    def check(self) -> None:
+        """Before a call is served: refuse it if it could not be audited and policy says so."""
+        if self.settings.on_error == "fail_closed" and not self.healthy:
+            raise AuditUnavailable()
+
+    def observe(self, call: Call) -> None:
+        key = [call.presented_key.reveal()] if call.presented_key is not None else []
+        record: dict[str, Any] = self._redactor.redact(build_record(call), extra=key)
+        log.info("audit", **record)
+        if self.writer is not None:
+            self.writer.submit({"event": "audit", **record})
+
+
+def gateway_secrets(gateway: Gateway) -> Callable[[], list[str]]:
+    """Every secret value the gateway holds right now: session tokens and upstream passwords."""
+
+    def values() -> list[str]:
+        found = [u.password.reveal() for u in gateway.runtime.settings.upstreams.values()]
+        for custody in gateway.custodies.values():
+            found.extend(t.reveal() for t in custody.known_tokens())
+        return found
+
+    return values
