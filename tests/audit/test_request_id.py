@@ -1,0 +1,59 @@
+"""Request ids: kept when sane, made otherwise, returned, on every log line, and sent to OMA."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import structlog
+from structlog.testing import capture_logs
+
+from gateway.sandbox import Fault, Sandbox
+
+from ..support import Client, bearer
+
+GET_BOB = {"user": "bob@demo.example"}
+
+
+async def test_a_sane_request_id_is_kept_and_returned(gw: Client) -> None:
+    response = await gw.post(
+        "/api/get_user", json=GET_BOB, headers={**bearer("billing"), "X-Request-ID": "abc-123.x:y"}
+    )
+    assert response.headers["X-Request-ID"] == "abc-123.x:y"
+
+
+@pytest.mark.parametrize("sent", ["has spaces", "x" * 200, "-leading-dash", 'quote"d', "é"])
+async def test_an_insane_request_id_is_replaced_by_a_fresh_one(gw: Client, sent: str) -> None:
+    response = await gw.post(
+        "/api/get_user", json=GET_BOB, headers={**bearer("billing"), "X-Request-ID": sent}
+    )
+    assert re.fullmatch(r"[0-9a-f]{32}", response.headers["X-Request-ID"])
+
+
+async def test_a_refused_call_gets_a_request_id_too(gw: Client) -> None:
+    response = await gw.post("/api/get_user", json=GET_BOB)
+    assert response.status == 401 and re.fullmatch(
+        r"[0-9a-f]{32}", response.headers["X-Request-ID"]
+    )
+
+
+async def test_the_request_id_reaches_oma_in_credentials_client(gw: Client, oma: Sandbox) -> None:
+    await gw.post(
+        "/api/get_user", json=GET_BOB, headers={**bearer("billing"), "X-Request-ID": "r-77"}
+    )
+    assert oma.requests[-1].client == "acme-gw caller=billing request=r-77"
+
+
+async def test_every_log_line_of_a_call_carries_its_request_id(gw: Client, oma: Sandbox) -> None:
+    await (await gw.post("/api/get_user", json=GET_BOB, headers=bearer("billing"))).read()
+    oma.revoke_tokens()
+    oma.faults.reject_logins = Fault(times=1)  # the re-login inside this call logs a warning
+    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        response = await gw.post(
+            "/api/get_user", json=GET_BOB, headers={**bearer("billing"), "X-Request-ID": "r-99"}
+        )
+        await response.read()
+    assert response.status == 502
+    events = [e["event"] for e in logs]
+    assert "oma_login_rejected" in events and "audit" in events
+    assert all(e.get("request_id") == "r-99" for e in logs), logs

@@ -1,0 +1,107 @@
+"""The admin port over real HTTP: liveness, readiness and what makes a replica not ready."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from pytest_aiohttp import AiohttpClient
+
+from gateway.admin import create_admin_app
+from gateway.app import AUDIT, GATEWAY, create_app
+from gateway.sandbox import Fault, Sandbox
+from gateway.secrets import Secret
+from gateway.settings import AuditSettings, Settings, StoreSettings
+
+from .support import Client, redis_server
+
+
+async def serve(aiohttp_client: AiohttpClient, settings: Settings) -> tuple[Any, Client, Client]:
+    app = create_app(settings)
+    gw = await aiohttp_client(app)
+    return app, gw, await aiohttp_client(create_admin_app(app))
+
+
+async def readiness(admin: Client, want: int) -> dict[str, Any]:
+    """The /readyz body once it answers `want` (warm-up logins run in the background)."""
+    deadline = asyncio.get_running_loop().time() + 5.0
+    while True:
+        response = await admin.get("/readyz")
+        body: dict[str, Any] = await response.json()
+        if response.status == want or asyncio.get_running_loop().time() > deadline:
+            assert response.status == want, body
+            return body
+        await asyncio.sleep(0.02)
+
+
+async def test_healthz_answers_while_the_process_serves(
+    aiohttp_client: AiohttpClient, settings: Settings
+) -> None:
+    _, _, admin = await serve(aiohttp_client, settings)
+    response = await admin.get("/healthz")
+    assert response.status == 200 and (await response.json()) == {"status": "ok"}
+
+
+async def test_ready_once_the_upstream_session_is_usable(
+    aiohttp_client: AiohttpClient, settings: Settings
+) -> None:
+    _, _, admin = await serve(aiohttp_client, settings)
+    body = await readiness(admin, 200)
+    assert body == {"ready": True, "checks": {"serving": True, "upstream:oma": True}}
+
+
+async def test_not_ready_while_draining(aiohttp_client: AiohttpClient, settings: Settings) -> None:
+    app, _, admin = await serve(aiohttp_client, settings)
+    await readiness(admin, 200)
+    app[GATEWAY].draining = True
+    body = await readiness(admin, 503)
+    assert body["checks"]["serving"] is False
+
+
+async def test_not_ready_while_oma_rejects_the_gateways_login(
+    aiohttp_client: AiohttpClient, settings: Settings, oma: Sandbox
+) -> None:
+    oma.faults.reject_logins = Fault()
+    _, _, admin = await serve(aiohttp_client, settings)
+    await asyncio.sleep(0.2)  # the warm-up login has been tried and rejected
+    body = await readiness(admin, 503)
+    assert body["checks"]["upstream:oma"] is False
+
+
+async def test_readiness_follows_a_redis_store(
+    aiohttp_client: AiohttpClient, settings: Settings
+) -> None:
+    key = Secret(base64.urlsafe_b64encode(os.urandom(32)).decode())
+    with redis_server() as url:
+        store = StoreSettings(url=url, encryption_key=key)
+        _, _, admin = await serve(aiohttp_client, replace(settings, store=store))
+        body = await readiness(admin, 200)
+        assert body["checks"]["store"] is True
+    body = await readiness(admin, 503)  # the redis-server process is gone
+    assert body["checks"]["store"] is False
+
+
+async def test_not_ready_when_a_fail_closed_audit_file_cannot_be_written(
+    aiohttp_client: AiohttpClient, settings: Settings, tmp_path: Path
+) -> None:
+    audit = AuditSettings(file=str(tmp_path / "no-such-dir" / "a.jsonl"), on_error="fail_closed")
+    app, _, admin = await serve(aiohttp_client, replace(settings, audit=audit))
+    for _ in range(500):  # the writer thread's first write (its chain_start) fails
+        if not app[AUDIT].healthy:
+            break
+        await asyncio.sleep(0.01)
+    body = await readiness(admin, 503)
+    assert body["checks"]["audit"] is False
+
+
+async def test_admin_endpoints_are_not_on_the_callers_port(
+    aiohttp_client: AiohttpClient, settings: Settings
+) -> None:
+    _, gw, _ = await serve(aiohttp_client, settings)
+    for path in ("/healthz", "/readyz", "/metrics"):
+        response = await gw.get(path)
+        assert response.status in (404, 405)
