@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import resource
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Callable
@@ -101,6 +102,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--calls", type=int, default=10000)
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     raise_nofile()
     tmp = Path(tempfile.mkdtemp(prefix="oma-bench-inflight-"))
     with Children(tmp) as kids:

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from bench.httpclient import build_request, connect
-from bench.procs import PYTHON, pinned, raise_nofile
+from bench.procs import PYTHON, die_with_parent, pinned, raise_nofile
 
 MARK = "BENCH-JSON "
 
@@ -127,7 +127,12 @@ def run_closed(
         cmd += ["--connections", str(connections), "--duration", str(duration)]
     try:
         out = subprocess.run(  # noqa: S603 - our own command line
-            pinned(cmd, cpus), capture_output=True, text=True, timeout=duration + 60, check=False
+            pinned(cmd, cpus),
+            capture_output=True,
+            text=True,
+            timeout=duration + 60,
+            check=False,
+            preexec_fn=die_with_parent,
         )
     finally:
         if tool == "wrk":

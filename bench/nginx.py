@@ -13,7 +13,8 @@ from urllib.parse import urlsplit
 CONF = """\
 worker_processes 1;
 daemon off;
-master_process on;
+# One process, no master: it serves like one worker, and it dies with the bench (no orphans).
+master_process off;
 pid {prefix}/nginx.pid;
 error_log {prefix}/error.log warn;
 events {{ worker_connections 16384; }}

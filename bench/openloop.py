@@ -22,7 +22,7 @@ import orjson
 
 from bench.httpclient import build_request, connect
 from bench.loadgen import MARK, Result, Target, parse_output, percentile
-from bench.procs import PYTHON, pinned, raise_nofile
+from bench.procs import PYTHON, die_with_parent, pinned, raise_nofile
 
 # Event-loop timers fire up to about a millisecond late; lateness within this is not the server's.
 TIMER_SLACK = 0.002
@@ -99,7 +99,12 @@ def run_open(
     cmd += ["--rate", f"{rate:.1f}", "--connections", str(connections)]
     cmd += ["--duration", str(duration)]
     out = subprocess.run(  # noqa: S603 - our own command line
-        pinned(cmd, cpus), capture_output=True, text=True, timeout=duration + 60, check=False
+        pinned(cmd, cpus),
+        capture_output=True,
+        text=True,
+        timeout=duration + 60,
+        check=False,
+        preexec_fn=die_with_parent,
     )
     return parse_output(out.stdout + out.stderr, "open-loop")
 

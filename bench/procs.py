@@ -7,6 +7,7 @@ forked (nginx workers, a shell wrapper); `Children` kills them all on exit, what
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import resource
 import signal
@@ -22,6 +23,7 @@ from types import TracebackType
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 def free_port() -> int:
@@ -101,7 +103,12 @@ class Children:
         log = open(self.logdir / f"{name}.log", "wb")  # noqa: SIM115 - the child owns it
         full_env = {**os.environ, **(env or {})}
         proc = subprocess.Popen(  # noqa: S603 - commands built by the bench itself
-            list(cmd), stdout=log, stderr=subprocess.STDOUT, env=full_env, start_new_session=True
+            list(cmd),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=full_env,
+            start_new_session=True,
+            preexec_fn=die_with_parent,  # the bench is single-threaded while it starts children
         )
         log.close()
         self.procs.append((name, proc))
@@ -134,6 +141,13 @@ class Children:
     ) -> None:
         for _, proc in reversed(list(self.procs)):
             self.stop(proc)
+
+
+def die_with_parent() -> None:
+    """In the child before exec: be killed if the bench dies without cleaning up (SIGKILL)."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -240,6 +241,8 @@ def _why_not(error: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     opts = parse(argv)
+    # SIGTERM unwinds like Ctrl-C, so that every child is stopped on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     raise_nofile()
     tmp = Path(tempfile.mkdtemp(prefix="oma-bench-"))
     try:
