@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import math
 import shutil
 import statistics
 import subprocess
@@ -119,7 +120,14 @@ def run_closed(
     if tool == "wrk":
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
             script.write(wrk_script(target))
-        cmd = ["wrk", "-t1", f"-c{connections}", f"-d{duration:g}s", "--timeout", "10s"]
+        cmd = [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{max(1, math.ceil(duration))}s",
+            "--timeout",
+            "10s",
+        ]
         cmd += ["-s", script.name, target.url]
     else:
         cmd = [PYTHON, "-m", "bench.loadgen", "--url", target.url, "--body", target.body.decode()]

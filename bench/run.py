@@ -22,18 +22,22 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as `python bench/run.py`: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import orjson
+
 from bench import gateway, nginx, redis_server
 from bench.checks import evidence
 from bench.inflight import run_inflight
 from bench.loadgen import Result, Target, have_wrk, median_result, run_closed
 from bench.openloop import run_open
-from bench.procs import Children, free_port, raise_nofile
+from bench.procs import Children, free_port, http_ok, raise_nofile
 from bench.report import AddedLatency, InflightFigures, Ratio, Row, render
 from bench.systems import (
+    BODY,
     LOAD_CPU,
     PROXY_CPU,
     UPSTREAM_CPU,
     Running,
+    credentialed_body,
     gateway_headers,
     pin,
     start_baseline,
@@ -102,8 +106,11 @@ class Bench:
         self.gateway_missing = gateway.gateway_available()
         self.upstream = start_sandbox(kids) if opts.upstream == "sandbox" else start_stub(kids)
         self.upstream_url = f"http://127.0.0.1:{self.upstream.port}/api"
+        # The stub answers anything; the sandbox wants the login when no gateway adds a token.
+        self.plain_body = credentialed_body() if opts.upstream == "sandbox" else BODY
 
     def measure(self, target: Target) -> Result:
+        probe(target)
         if self.opts.warmup > 0:
             run_closed(target, self.opts.connections, self.opts.warmup, LOAD_CPU, self.opts.tool)
         return run_closed(
@@ -114,7 +121,7 @@ class Bench:
         say("(a) direct to the upstream (upstream alone on the proxy CPU)")
         pin(self.upstream.proc, PROXY_CPU)
         try:
-            result = self.measure(self.upstream.target(gateway_headers()))
+            result = self.measure(self.upstream.target(gateway_headers(), self.plain_body))
         finally:
             pin(self.upstream.proc, UPSTREAM_CPU)
         return Row("(a)", f"direct to upstream ({self.opts.upstream})", result)
@@ -122,7 +129,11 @@ class Bench:
     def baseline(self) -> tuple[Row, Running]:
         say("(b) bare aiohttp pass-through proxy")
         running = start_baseline(self.kids, self.upstream_url)
-        return Row("(b)", "baseline aiohttp pass-through", self.measure(running.target())), running
+        return Row(
+            "(b)",
+            "baseline aiohttp pass-through",
+            self.measure(running.target(body=self.plain_body)),
+        ), running
 
     def nginx_row(self) -> Row:
         binary = nginx.find_nginx(self.opts.nginx)
@@ -131,7 +142,11 @@ class Bench:
         say("(c) nginx proxy_pass")
         running = start_nginx(self.kids, binary, self.upstream_url, self.tmp)
         try:
-            return Row("(c)", "nginx proxy_pass (1 worker)", self.measure(running.target()))
+            return Row(
+                "(c)",
+                "nginx proxy_pass (1 worker)",
+                self.measure(running.target(body=self.plain_body)),
+            )
         finally:
             self.kids.stop(running.proc)
 
@@ -205,8 +220,8 @@ class Bench:
             return None, [], []
         rate = d.result.rps / 2
         subjects = {
-            "(a) direct": self.upstream.target(gateway_headers()),
-            "(b) baseline": base.target(),
+            "(a) direct": self.upstream.target(gateway_headers(), self.plain_body),
+            "(b) baseline": base.target(body=self.plain_body),
             "(d) gateway memory://": mem.target(gateway_headers()),
         }
         if red is not None:
@@ -224,6 +239,13 @@ class Bench:
 
     def inflight_phase(self) -> list[InflightFigures]:
         return run_inflight(self.kids, self.tmp, self.opts.inflight, self.gateway_missing, say)
+
+
+def probe(target: Target) -> None:
+    """One call first: load generators count only HTTP errors, so check OMA's `success` too."""
+    answer = http_ok(target.url, target.body, target.all_headers())
+    if orjson.loads(answer).get("success") is not True:
+        raise RuntimeError(f"{target.url} answers {answer[:200]!r}: fix the bench setup")
 
 
 def load_average() -> str:

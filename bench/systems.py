@@ -31,8 +31,14 @@ class Running:
     port: int
     admin_port: int = 0
 
-    def target(self, headers: dict[str, str] | None = None) -> Target:
-        return Target(f"http://127.0.0.1:{self.port}/api/{METHOD}", BODY, headers or {})
+    def target(self, headers: dict[str, str] | None = None, body: bytes = BODY) -> Target:
+        return Target(f"http://127.0.0.1:{self.port}/api/{METHOD}", body, headers or {})
+
+
+def credentialed_body() -> bytes:
+    """BODY with the OMA login in it: what a real upstream needs when no gateway adds a token."""
+    login = {"user": gateway.UPSTREAM_USER, "password": gateway.UPSTREAM_PASSWORD}
+    return orjson.dumps({**orjson.loads(BODY), "credentials": login})
 
 
 def gateway_headers() -> dict[str, str]:
