@@ -13,6 +13,7 @@ found through `gateway.call.current_call`, set for the duration of each request.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from typing import Any
@@ -37,6 +38,7 @@ _INT64_MIN, _UINT64_MAX = -(2**63), 2**64 - 1
 MIN_SECRET_LENGTH = 4
 
 
+@functools.lru_cache(maxsize=4096)  # names repeat on every line; bounded against made-up ones
 def is_secret_name(name: str) -> bool:
     normal = name.lower().replace("-", "_")
     return normal in _SECRET_NAMES or normal.endswith(_SECRET_SUFFIXES)
@@ -109,14 +111,24 @@ class _Walk:
         return self.text(str(value))  # anything else is rendered as text: redact that text
 
     def mapping(self, value: Mapping[Any, Any]) -> dict[str, Any]:
+        # The hot loop of every log line: plain strings and small scalars are handled inline.
         out: dict[str, Any] = {}
+        text = self.text
         for key, item in value.items():
-            name = self.text(str(key))
-            out[name] = REDACTED if is_secret_name(str(key)) else self.value(item)
+            key = key if type(key) is str else str(key)
+            name = text(key)
+            if is_secret_name(key):
+                out[name] = REDACTED
+            elif type(item) is str:
+                out[name] = text(item)
+            elif item is None or type(item) is bool or type(item) is float:
+                out[name] = item
+            else:
+                out[name] = self.value(item)
         return out
 
     def text(self, text: str) -> str:
-        for secret in self.secrets:
+        for secret in self.secrets:  # a handful: each upstream's password and tokens, the key
             if secret in text:
                 text = text.replace(secret, REDACTED)
         return text

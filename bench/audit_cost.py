@@ -1,0 +1,154 @@
+"""What auditing costs per request: a gateway writing the hash-chained audit file against the same
+gateway with the audit trail on stdout only (stdout to /dev/null in both), in the same run.
+
+    .venv/bin/python -m bench.audit_cost [--requests 4000] [--rounds 3] [--concurrency 32]
+
+Both gateways run as real processes in front of one sandbox process, and are loaded in turns
+(file, stdout, stdout, file, ...) so drift and order on this machine hit both alike;
+`--control` runs both gateways stdout-only, to show the noise floor of the ratio. The figure is the
+ratio of wall time per request (file / stdout-only), plus the in-process cost of one record.
+Loopback only; bounded in requests and time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import yaml
+
+from tests.support import free_port, wait_for_port
+
+KEY = "omagw_bench_audit_cost_key_00000000000000000000"
+USER, PASSWORD = "admin@demo.adm", "demo-password"
+
+
+def start(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(  # noqa: S603 (our own interpreter and module)
+        [sys.executable, "-m", "gateway", *args],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})},
+    )  # fmt: skip
+
+
+def gateway_config(root: Path, upstream: str, audit_file: str) -> tuple[Path, int]:
+    listen = free_port()
+    config = {
+        "listen": f"127.0.0.1:{listen}",
+        "admin_listen": f"127.0.0.1:{free_port()}",
+        "upstreams": {"oma": {"url": upstream, "user": USER, "password_env": "BENCH_PW"}},
+        "callers": {"bench": {"keys": ["sha256:" + hashlib.sha256(KEY.encode()).hexdigest()],
+                              "upstream": "oma", "allow": ["get_user"]}},
+        "audit": {"file": audit_file},
+    }  # fmt: skip
+    path = root / f"gateway-{listen}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path, listen
+
+
+async def load(port: int, requests: int, concurrency: int) -> float:
+    """Seconds for `requests` calls with `concurrency` in flight."""
+    url = f"http://127.0.0.1:{port}/api/get_user"
+    body, headers = b'{"user": "alice@demo.example"}', {"Authorization": f"Bearer {KEY}"}
+    left = requests
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        nonlocal left
+        while left > 0:
+            left -= 1
+            async with session.post(url, data=body, headers=headers) as response:
+                await response.read()
+                assert response.status == 200, response.status
+
+    timeout = aiohttp.ClientTimeout(total=120)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        await asyncio.gather(*(worker(session) for _ in range(concurrency)))  # warm-up
+        left = requests
+        began = time.perf_counter()
+        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+        return time.perf_counter() - began
+
+
+def record_cost(to_file: bool, samples: int = 10000) -> float:
+    """Microseconds per audit record in process: build, redact, log a JSON line (to /dev/null)
+    and, with a file, hand it to the writer; the time includes draining the writer thread."""
+    from gateway import logs
+    from gateway.audit import AuditTrail
+    from gateway.call import Call
+    from gateway.settings import AuditSettings
+
+    with tempfile.TemporaryDirectory() as tmp, open(os.devnull, "wb") as devnull:
+        logs.configure(
+            stream=devnull, cache=False
+        )  # production's chain: redaction, orjson, bytes logger
+        trail = AuditTrail(AuditSettings(file=str(Path(tmp) / "a.jsonl") if to_file else None))
+        if trail.writer is not None:
+            trail.writer.start()
+        call = Call("r-1", "127.0.0.1", method="get_user", body={"user": "alice@demo.example"})
+        call.answer, call.status, call.duration = {"success": True}, 200, 0.001
+        began = time.perf_counter()
+        for _ in range(samples):
+            trail.observe(call)
+        if trail.writer is not None:
+            trail.writer.close()  # every record sealed and written
+            assert trail.writer.lost == 0
+        spent = time.perf_counter() - began
+    return spent / samples * 1e6
+
+
+async def main(requests: int, rounds: int, concurrency: int, control: bool) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        port = free_port()
+        sandbox = start(["sandbox", "--listen", f"127.0.0.1:{port}", "--user", USER,
+                         "--password", PASSWORD])  # fmt: skip
+        upstream = f"http://127.0.0.1:{port}/api"
+        audit_file = "-" if control else str(root / "audit.jsonl")
+        configs = {"file": gateway_config(root, upstream, audit_file),
+                   "stdout": gateway_config(root, upstream, "-")}  # fmt: skip
+        procs = [start(["serve", "--config", str(p)], {"BENCH_PW": PASSWORD})
+                 for p, _ in configs.values()]  # fmt: skip
+        try:
+            wait_for_port(port)
+            for _, listen in configs.values():
+                wait_for_port(listen, timeout=20)
+            times: dict[str, list[float]] = {"file": [], "stdout": []}
+            for round_ in range(rounds):
+                # ABBA order: whichever runs first in a round is slower here, so alternate.
+                order = list(configs.items())[:: 1 if round_ % 2 == 0 else -1]
+                for name, (_, listen) in order:
+                    times[name].append(await load(listen, requests, concurrency))
+        finally:
+            for proc in (*procs, sandbox):
+                proc.terminate()
+                proc.wait(timeout=30)
+    per = {name: statistics.median(t) / requests * 1e6 for name, t in times.items()}
+    print(f"requests per round {requests}, rounds {rounds}, concurrency {concurrency}"
+          + (" (CONTROL: both stdout only)" if control else ""))  # fmt: skip
+    print(f"  audit file + stdout : {per['file']:8.1f} us/request (median of rounds)")
+    print(f"  stdout only         : {per['stdout']:8.1f} us/request")
+    print(f"  ratio file/stdout   : {per['file'] / per['stdout']:8.3f}")
+    file_us, stdout_us = record_cost(True), record_cost(False)
+    print(f"  one record in-process, file + stdout: {file_us:6.1f} us")
+    print(f"  one record in-process, stdout only  : {stdout_us:6.1f} us")
+    print(f"  in-process cost of the file alone   : {file_us - stdout_us:6.1f} us/record")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=4000)
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--control", action="store_true", help="A/A run: both gateways stdout only (noise floor)"
+    )
+    options = parser.parse_args()
+    asyncio.run(main(options.requests, options.rounds, options.concurrency, options.control))
