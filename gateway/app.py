@@ -72,26 +72,24 @@ async def read_object(request: web.Request, max_body: int) -> dict[str, Any]:
 
 @web.middleware
 async def call_scope(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Outermost: every call gets an id and a record, and every answer is observed once."""
+    """The one middleware: every call gets an id and a record, every refusal OMA's envelope plus
+    a stable `gateway_error`, and every answer is observed once (audit, metrics). One layer, not
+    three: each middleware layer costs every call."""
     call = Call(request_id_from(request.headers.get("X-Request-ID")), request.remote)
     request[CALL] = call
     scope = current_call.set(call)  # reset below: keep-alive requests share one task
+    in_flight = request.app[METRICS].in_flight
+    in_flight.inc()
     try:
-        with structlog.contextvars.bound_contextvars(request_id=call.request_id):
-            response = await _observed(request, handler, call)
-    finally:
-        current_call.reset(scope)
-    return response
-
-
-async def _observed(request: web.Request, handler: Handler, call: Call) -> web.StreamResponse:
-    try:
-        response = await handler(request)
+        response = await _answer(request, handler, call)
     except asyncio.CancelledError:  # shutdown cut the call short: it is audited all the same
         call.gateway_error = call.gateway_error or "cancelled"
         call.finish(499)
         request.app[GATEWAY].observe(call)
         raise
+    finally:
+        in_flight.dec()
+        current_call.reset(scope)
     response.headers["X-Request-ID"] = call.request_id
     if call.limits is not None:
         response.headers.update(ratelimit_headers(call.limits))
@@ -100,9 +98,7 @@ async def _observed(request: web.Request, handler: Handler, call: Call) -> web.S
     return response
 
 
-@web.middleware
-async def error_envelope(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Inside the scope: every refusal becomes OMA's envelope plus a stable `gateway_error`."""
+async def _answer(request: web.Request, handler: Handler, call: Call) -> web.StreamResponse:
     try:
         return await handler(request)
     except GatewayError as exc:
@@ -112,7 +108,7 @@ async def error_envelope(request: web.Request, handler: Handler) -> web.StreamRe
     except Exception:
         log.exception("unhandled_error")
         error = GatewayError()
-    request[CALL].gateway_error = error.code
+    call.gateway_error = error.code
     return web.json_response(
         error.envelope(), status=error.status, headers=error.headers, dumps=_dumps
     )
@@ -131,12 +127,8 @@ def _dumps(obj: Any) -> str:
 
 
 def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.Application:
-    # call_scope wraps error_envelope so that refusals, too, get a request id, rate-limit
-    # headers and an audit record: nothing answered escapes observation.
-    # The in-flight gauge is outermost so that it counts every call, observed or not.
     metrics = metrics or Metrics()
-    middlewares = [metrics.in_flight_middleware(), call_scope, error_envelope]
-    app = web.Application(middlewares=middlewares, handler_args={})
+    app = web.Application(middlewares=[call_scope], handler_args={})
     app[METRICS] = metrics
     app[AUDIT] = AuditTrail(settings.audit)
     app.router.add_post("/api/{method}", call_method)

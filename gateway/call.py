@@ -6,9 +6,10 @@ what it learns, and when the answer is sent the observers (audit trail, metrics)
 
 from __future__ import annotations
 
+import itertools
 import re
+import secrets
 import time
-import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,11 +23,17 @@ __all__ = ["Call", "current_call", "request_id_from"]
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
 
+# A made-up id is a random per-process prefix and a counter: unique across a fleet, and far
+# cheaper per call than uuid4 (ids only need to be unique, not unguessable).
+_ID_PREFIX = secrets.token_hex(8)
+_ID_COUNTER = itertools.count(1)
+
+
 def request_id_from(sent: str | None) -> str:
     """The caller's own X-Request-ID when it is sane (it ends up in logs and in OMA's `client`)."""
     if sent is not None and _SANE_REQUEST_ID.fullmatch(sent):
         return sent
-    return uuid.uuid4().hex
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
 
 
 @dataclass(slots=True)

@@ -15,8 +15,6 @@ import platform
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -107,16 +105,6 @@ class Metrics:
         """Read this gateway's state at scrape time and observe its calls."""
         self.gateway, self.audit = gateway, audit
         gateway.observers.append(self.observe)
-
-    def in_flight_middleware(self) -> Middleware:
-        gauge = self.in_flight
-
-        @web.middleware
-        async def in_flight(request: web.Request, handler: Handler) -> web.StreamResponse:
-            with gauge.track_inprogress():
-                return await handler(request)
-
-        return in_flight
 
     def observe(self, call: Call) -> None:
         caller, method = call.caller or "unauthenticated", self.method_label(call.method)

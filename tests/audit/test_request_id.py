@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
-import structlog
 from structlog.testing import capture_logs
 
+from gateway.logs import add_request_id
 from gateway.sandbox import Fault, Sandbox
 
 from ..support import Client, bearer
@@ -48,7 +48,7 @@ async def test_every_log_line_of_a_call_carries_its_request_id(gw: Client, oma: 
     await (await gw.post("/api/get_user", json=GET_BOB, headers=bearer("billing"))).read()
     oma.revoke_tokens()
     oma.faults.reject_logins = Fault(times=1)  # the re-login inside this call logs a warning
-    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+    with capture_logs(processors=[add_request_id]) as logs:
         response = await gw.post(
             "/api/get_user", json=GET_BOB, headers={**bearer("billing"), "X-Request-ID": "r-99"}
         )
