@@ -25,7 +25,7 @@ from ..errors import AuditUnavailable
 from ..settings import AuditSettings
 from .chain import ChainWriter
 from .record import build_record
-from .redact import REDACTOR, Redactor
+from .redact import ALREADY_REDACTED, REDACTOR, Redactor
 
 if TYPE_CHECKING:
     from ..runtime import Gateway
@@ -74,7 +74,7 @@ class AuditTrail:
     def observe(self, call: Call) -> None:
         key = [call.presented_key.reveal()] if call.presented_key is not None else []
         record: dict[str, Any] = self._redactor.redact(build_record(call), extra=key)
-        log.info("audit", **record)
+        log.info("audit", **record, **{ALREADY_REDACTED: True})
         if self.writer is not None:
             self.writer.submit({"event": "audit", **record})
 

@@ -22,9 +22,11 @@ import orjson
 
 from ..call import current_call
 
-__all__ = ["REDACTED", "REDACTOR", "Redactor", "is_secret_name"]
+__all__ = ["ALREADY_REDACTED", "REDACTED", "REDACTOR", "Redactor", "is_secret_name"]
 
 REDACTED = "[REDACTED]"
+#: Event key by which the audit trail tells the log processor its record is already redacted.
+ALREADY_REDACTED = "_already_redacted"
 SecretSource = Callable[[], Iterable[str]]
 
 _SECRET_NAMES = frozenset({
@@ -67,7 +69,7 @@ class Redactor:
         if call is not None and call.presented_key is not None:
             values.add(call.presented_key.reveal())
         values.update(extra)
-        return _with_escaped_forms(v for v in values if len(v) >= MIN_SECRET_LENGTH)
+        return _with_escaped_forms(frozenset(v for v in values if len(v) >= MIN_SECRET_LENGTH))
 
     def redact(self, value: Any, extra: Iterable[str] = ()) -> Any:
         return _Walk(self.secrets(extra)).value(value)
@@ -75,11 +77,17 @@ class Redactor:
     def processor(
         self, logger: object, method: str, event: MutableMapping[str, Any]
     ) -> Mapping[str, Any]:
-        """structlog processor: the whole event dict, keys and values, at any depth."""
+        """structlog processor: the whole event dict, keys and values, at any depth.
+
+        An event that `redact` already cleaned (the audit record, marked by the audit trail
+        itself) is not walked twice: it is the largest line of every call."""
+        if event.pop(ALREADY_REDACTED, False) is True:
+            return event
         return _Walk(self.secrets()).mapping(event)
 
 
-def _with_escaped_forms(values: Iterable[str]) -> list[str]:
+@functools.lru_cache(maxsize=64)  # the same few secrets on every line until a token rotates
+def _with_escaped_forms(values: frozenset[str]) -> list[str]:
     """Each secret, plus its JSON-escaped spelling when that differs (a secret inside a JSON
     text that was logged as a string). Longest first, so a secret containing another goes whole."""
     out = set()
