@@ -11,7 +11,9 @@ import math
 
 from ..settings import RateSpec
 
-__all__ = ["gcra"]
+__all__ = ["SLACK", "gcra"]
+
+SLACK = 1e-6  # seconds
 
 
 def gcra(spec: RateSpec, tat: float, now: float) -> tuple[bool, float, int, float, float]:
@@ -20,7 +22,9 @@ def gcra(spec: RateSpec, tat: float, now: float) -> tuple[bool, float, int, floa
     capacity = interval * spec.burst
     new_tat = max(tat, now) + interval
     allow_at = new_tat - capacity
-    if now < allow_at:
+    # A microsecond of slack: `(now + T) - burst*T` can round to just above `now` and would
+    # refuse a call the limit admits (seen with burst 1 and a long interval).
+    if allow_at - now > SLACK:
         remaining = 0
         reset_after = max(tat, now) - now
         return False, tat, remaining, reset_after, allow_at - now

@@ -34,7 +34,7 @@ for i, key in ipairs(KEYS) do
   local tat = tonumber(redis.call('GET', key)) or now
   local new_tat = math.max(tat, now) + interval
   local allow_at = new_tat - interval * burst
-  if now < allow_at then
+  if allow_at - now > 1e-6 then  -- a microsecond of slack: float rounding must not refuse
     if not shadow then admitted = false end
     local reset = math.max(tat, now) - now
     results[i] = {0, 0, math.ceil(reset * 1000), math.ceil((allow_at - now) * 1000)}
