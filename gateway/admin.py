@@ -2,7 +2,8 @@
 
 `/healthz` answers while the process serves HTTP at all (liveness: restart me if this fails).
 `/readyz` answers 200 only when a call sent now could be served (readiness: send me traffic):
-not draining; the shared store answers a ping (Redis only: the in-process store cannot fail);
+not draining; the shared store answers a ping (Redis with `on_error: fail_closed` only: with
+fail_open the replica serves through an outage, so it stays ready);
 per upstream a usable OMA session, or a successful login recently; and, where the audit trail
 fails closed, an audit file that can be written. Each check is named in the body.
 """
@@ -41,17 +42,25 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def _readiness(gateway: Gateway) -> dict[str, bool]:
     checks = {"serving": not gateway.draining}
-    if gateway.runtime.settings.store.is_shared:
-        try:
-            timeout = gateway.runtime.settings.store.timeout * 5
-            checks["store"] = await asyncio.wait_for(gateway.store.ping(), timeout)
-        except Exception:  # any failure to answer means "not ready", never a 500 from here
-            checks["store"] = False
+    store = gateway.runtime.settings.store
+    # Only where the store's loss refuses calls (fail_closed): with fail_open every replica keeps
+    # serving through a Redis outage, and pulling them all out of the balancer would turn a
+    # degraded fleet into a dead one. The outage is paged by OmaGatewayLimiterDegraded instead.
+    if store.is_shared and store.on_error == "fail_closed":
+        checks["store"] = await _store_answers(gateway, bound=store.timeout * 5)
     now = time.time()
     for name, custody in gateway.custodies.items():
         recent = custody.last_login_ok is not None and now - custody.last_login_ok < RECENT_LOGIN
         checks[f"upstream:{name}"] = custody.has_usable_token() or recent
     return checks
+
+
+async def _store_answers(gateway: Gateway, *, bound: float) -> bool:
+    try:
+        async with asyncio.timeout(bound):
+            return await gateway.store.ping()
+    except Exception:  # any failure to answer means "not ready", never a 500 from here
+        return False
 
 
 def _audit_readiness(audit: AuditTrail) -> dict[str, bool]:

@@ -72,17 +72,29 @@ async def test_not_ready_while_oma_rejects_the_gateways_login(
     assert body["checks"]["upstream:oma"] is False
 
 
-async def test_readiness_follows_a_redis_store(
+async def test_readiness_follows_a_fail_closed_redis_store(
     aiohttp_client: AiohttpClient, settings: Settings
 ) -> None:
     key = Secret(base64.urlsafe_b64encode(os.urandom(32)).decode())
     with redis_server() as url:
-        store = StoreSettings(url=url, encryption_key=key)
+        store = StoreSettings(url=url, encryption_key=key, on_error="fail_closed")
         _, _, admin = await serve(aiohttp_client, replace(settings, store=store))
         body = await readiness(admin, 200)
         assert body["checks"]["store"] is True
     body = await readiness(admin, 503)  # the redis-server process is gone
     assert body["checks"]["store"] is False
+
+
+async def test_a_fail_open_replica_stays_ready_through_a_redis_outage(
+    aiohttp_client: AiohttpClient, settings: Settings
+) -> None:
+    key = Secret(base64.urlsafe_b64encode(os.urandom(32)).decode())
+    with redis_server() as url:
+        store = StoreSettings(url=url, encryption_key=key, on_error="fail_open")
+        _, _, admin = await serve(aiohttp_client, replace(settings, store=store))
+        await readiness(admin, 200)
+    body = await readiness(admin, 200)  # it still serves calls, so it stays in the balancer
+    assert "store" not in body["checks"]
 
 
 async def test_not_ready_when_a_fail_closed_audit_file_cannot_be_written(
