@@ -56,6 +56,7 @@ class Metrics:
         self.gateway: Gateway | None = None
         self.audit: AuditTrail | None = None
         self._methods: tuple[object, frozenset[str]] = (None, frozenset())
+        self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
         r = self.registry
         self.requests = Counter(
             "oma_gateway_requests", "Calls answered, by caller, method and outcome.",
@@ -108,16 +109,27 @@ class Metrics:
 
     def observe(self, call: Call) -> None:
         caller, method = call.caller or "unauthenticated", self.method_label(call.method)
-        self.requests.labels(caller, method, _outcome(call)).inc()
+        self._child(self.requests, caller, method, _outcome(call)).inc()
         if call.duration is not None:
-            self.latency.labels(caller).observe(call.duration)
+            self._child(self.latency, caller).observe(call.duration)
         if call.upstream_latency and call.duration is not None:
-            self.upstream_latency.labels(call.upstream or OTHER).observe(call.upstream_latency)
+            self._child(self.upstream_latency, call.upstream or OTHER).observe(
+                call.upstream_latency
+            )
             self.added_latency.observe(max(0.0, call.duration - call.upstream_latency))
         if call.resent:
-            self.resent.labels(call.upstream or OTHER).inc()
+            self._child(self.resent, call.upstream or OTHER).inc()
         self._answer(call.answer, method)
         self._limits(call, caller)
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        """`metric.labels(*labels)`, remembered: label values come from bounded sets, so the
+        cache is bounded too, and a dict lookup is far cheaper than prometheus' labels()."""
+        key = (metric, labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def method_label(self, method: str | None) -> str:
         if method is None:
@@ -138,7 +150,7 @@ class Metrics:
         if answer is None:
             return
         if answer.get("success") is not True:
-            self.oma_errors.labels(method, _error_number(answer.get("error_number"))).inc()
+            self._child(self.oma_errors, method, _error_number(answer.get("error_number"))).inc()
         items = answer.get("ids")
         for item in items if isinstance(items, list) else ():
             if isinstance(item, dict):
@@ -147,19 +159,19 @@ class Metrics:
                     if item.get("success")
                     else "error_" + _error_number(item.get("error_number"))
                 )
-                self.bulk_items.labels(method, word).inc()
+                self._child(self.bulk_items, method, word).inc()
 
     def _limits(self, call: Call, caller: str) -> None:
         if call.gateway_error == "rate_limited":
-            self.ratelimit.labels(caller, "denied").inc()
+            self._child(self.ratelimit, caller, "denied").inc()
         decision = call.limits
         if decision is None:
             return
-        self.ratelimit.labels(caller, "allowed").inc()
+        self._child(self.ratelimit, caller, "allowed").inc()
         if decision.shadow_denied:
-            self.ratelimit.labels(caller, "shadow_denied").inc()
+            self._child(self.ratelimit, caller, "shadow_denied").inc()
         if decision.degraded:
-            self.ratelimit.labels(caller, "degraded").inc()
+            self._child(self.ratelimit, caller, "degraded").inc()
 
 
 def _outcome(call: Call) -> str:

@@ -24,7 +24,7 @@ from ..call import Call
 from ..errors import AuditUnavailable
 from ..settings import AuditSettings
 from .chain import ChainWriter
-from .record import build_record
+from .record import FOREIGN_FIELDS, build_record
 from .redact import ALREADY_REDACTED, REDACTOR, Redactor
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ class AuditTrail:
 
     def observe(self, call: Call) -> None:
         key = [call.presented_key.reveal()] if call.presented_key is not None else []
-        record: dict[str, Any] = self._redactor.redact(build_record(call), extra=key)
+        record = self._redactor.redact_fields(build_record(call), FOREIGN_FIELDS, extra=key)
         log.info("audit", **record, **{ALREADY_REDACTED: True})
         if self.writer is not None:
             self.writer.submit({"event": "audit", **record})

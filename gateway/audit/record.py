@@ -14,13 +14,16 @@ from typing import Any
 from ..call import Call
 from ..catalog import is_mutating
 
-__all__ = ["TARGET_FIELDS", "build_record", "result"]
+__all__ = ["FOREIGN_FIELDS", "TARGET_FIELDS", "build_record", "result"]
 
 #: Request fields that name the objects a call acts on (OMA's own field names).
 TARGET_FIELDS = (
     "user", "domain", "company", "workgroup", "brand", "new_name", "new_company", "id", "ids",
     "object", "objects", "role", "job", "folder", "bulletin", "type", "mode", "testEmailRcpt",
 )  # fmt: skip
+#: Record fields holding what a caller or OMA sent: the only ones a secret could reach. Every
+#: other field is the gateway's own (config names, validated method, codes, numbers).
+FOREIGN_FIELDS = ("request_id", "remote", "targets", "outcome")
 _MAX_TEXT = 512  # a target is a name, not a document: longer strings are cut
 _MAX_ITEMS = 1000  # ids beyond this are counted, not listed
 
