@@ -7,7 +7,7 @@ import base64
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pytest_aiohttp import AiohttpClient
 
@@ -72,12 +72,16 @@ async def test_not_ready_while_oma_rejects_the_gateways_login(
     assert body["checks"]["upstream:oma"] is False
 
 
+def _redis_store(url: str, on_error: Literal["fail_open", "fail_closed"]) -> StoreSettings:
+    key = Secret(base64.urlsafe_b64encode(os.urandom(32)).decode())
+    return StoreSettings(url=url, encryption_key=key, on_error=on_error)
+
+
 async def test_readiness_follows_a_fail_closed_redis_store(
     aiohttp_client: AiohttpClient, settings: Settings
 ) -> None:
-    key = Secret(base64.urlsafe_b64encode(os.urandom(32)).decode())
     with redis_server() as url:
-        store = StoreSettings(url=url, encryption_key=key, on_error="fail_closed")
+        store = _redis_store(url, on_error="fail_closed")
         _, _, admin = await serve(aiohttp_client, replace(settings, store=store))
         body = await readiness(admin, 200)
         assert body["checks"]["store"] is True
@@ -88,9 +92,8 @@ async def test_readiness_follows_a_fail_closed_redis_store(
 async def test_a_fail_open_replica_stays_ready_through_a_redis_outage(
     aiohttp_client: AiohttpClient, settings: Settings
 ) -> None:
-    key = Secret(base64.urlsafe_b64encode(os.urandom(32)).decode())
     with redis_server() as url:
-        store = StoreSettings(url=url, encryption_key=key, on_error="fail_open")
+        store = _redis_store(url, on_error="fail_open")
         _, _, admin = await serve(aiohttp_client, replace(settings, store=store))
         await readiness(admin, 200)
     body = await readiness(admin, 200)  # it still serves calls, so it stays in the balancer
