@@ -42,16 +42,14 @@ class OmaClient:
     def __init__(self, settings: UpstreamSettings, session: aiohttp.ClientSession) -> None:
         self.settings = settings
         self._session = session
-        self._timeout = aiohttp.ClientTimeout(total=settings.timeout)
+        self._base = settings.url
 
     async def call(self, method: str, payload: bytes) -> OmaAnswer:
         started = time.perf_counter()
         try:
+            # The session's own timeout (the upstream's `timeout`) bounds the whole exchange.
             async with self._session.post(
-                f"{self.settings.url}/{method}",
-                data=payload,
-                headers=_JSON_HEADERS,
-                timeout=self._timeout,
+                f"{self._base}/{method}", data=payload, headers=_JSON_HEADERS
             ) as response:
                 raw = await response.read()
                 status = response.status
