@@ -1,7 +1,8 @@
 """Turn the YAML config into `Settings`, reporting every problem with its field path.
 
-Validation never stops at the first problem: an operator fixing a config wants the whole list.
-Secrets are read here, from the environment or from files, never from the config text.
+One function per section, each speaking `config_reader.Reader`, so every problem is collected
+with its path. Secrets are read here, from the environment or from files, never from the config
+text.
 """
 
 from __future__ import annotations
@@ -9,14 +10,14 @@ from __future__ import annotations
 import base64
 import os
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import yaml
 
+from .config_reader import ConfigError, Reader
 from .errors import BadRequest
 from .policy import check_method_name, is_never_forwarded
 from .secrets import Secret
@@ -35,98 +36,8 @@ from .units import parse_duration, parse_rate, parse_size
 
 __all__ = ["ConfigError", "load_settings", "parse_settings"]
 
-T = TypeVar("T")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-class ConfigError(Exception):
-    """The config is invalid; `problems` lists every one as "path: what is wrong"."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("invalid config:\n" + "\n".join(f"  {p}" for p in problems))
-
-
-@dataclass
-class _Reader:
-    """Walks a mapping, collecting problems against dotted field paths."""
-
-    problems: list[str] = field(default_factory=list)
-    env: Mapping[str, str] = field(default_factory=lambda: os.environ)
-
-    def fail(self, path: str, message: str) -> None:
-        self.problems.append(f"{path}: {message}")
-
-    def mapping(self, value: object, path: str, known: set[str] | None) -> dict[str, Any]:
-        """`value` as a mapping; keys outside `known` are problems (None: any key is fine)."""
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            self.fail(path, "expected a mapping")
-            return {}
-        for key in value:
-            if known is not None and key not in known:
-                self.fail(f"{path}.{key}" if path else str(key), "unknown field")
-        return value
-
-    def convert(self, value: object, path: str, parse: Callable[[object], T], default: T) -> T:
-        if value is None:
-            return default
-        try:
-            return parse(value)
-        except ValueError as exc:
-            self.fail(path, str(exc))
-            return default
-
-    def string(self, value: object, path: str, default: str | None = None) -> str:
-        if value is None and default is not None:
-            return default
-        if not isinstance(value, str) or not value.strip():
-            self.fail(path, "expected a non-empty string")
-            return ""
-        return value
-
-    def strings(self, value: object, path: str) -> tuple[str, ...]:
-        if value is None:
-            return ()
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            self.fail(path, "expected a list of non-empty strings")
-            return ()
-        return tuple(value)
-
-    def choice(self, value: object, path: str, choices: tuple[str, ...]) -> str:
-        if value is None:
-            return choices[0]
-        if value not in choices:
-            self.fail(path, f"expected one of {', '.join(choices)}")
-            return choices[0]
-        return str(value)
-
-    def env_secret(self, value: object, path: str) -> Secret | None:
-        if not isinstance(value, str) or not _ENV_NAME.fullmatch(value):
-            self.fail(path, "expected the name of an environment variable")
-            return None
-        secret = self.env.get(value, "")
-        if not secret:
-            self.fail(path, f"environment variable {value} is not set or empty")
-            return None
-        return Secret(secret)
-
-    def file_secret(self, value: object, path: str) -> Secret | None:
-        if not isinstance(value, str) or not value:
-            self.fail(path, "expected a file path")
-            return None
-        try:
-            secret = Path(value).read_text().strip()
-        except OSError as exc:
-            self.fail(path, f"cannot read {value}: {exc.strerror}")
-            return None
-        if not secret:
-            self.fail(path, f"{value} is empty")
-            return None
-        return Secret(secret)
 
 
 def load_settings(path: str | Path, env: Mapping[str, str] | None = None) -> Settings:
@@ -144,7 +55,7 @@ def load_settings(path: str | Path, env: Mapping[str, str] | None = None) -> Set
 def parse_settings(document: object, env: Mapping[str, str] | None = None) -> Settings:
     if not isinstance(document, dict):
         raise ConfigError(["(top): expected a mapping of settings"])
-    r = _Reader(env=os.environ if env is None else env)
+    r = Reader(env=os.environ if env is None else env)
     top = r.mapping(document, "", _TOP_FIELDS)
     upstreams = _upstreams(r, top.get("upstreams"))
     settings = Settings(
@@ -188,7 +99,7 @@ def _host_port(value: object) -> HostPort:
     return HostPort(host.strip("[]"), int(port))
 
 
-def _store(r: _Reader, value: object) -> StoreSettings:
+def _store(r: Reader, value: object) -> StoreSettings:
     fields = r.mapping(
         value,
         "store",
@@ -239,14 +150,14 @@ _STORE_SCHEMES = (
 )
 
 
-def _flag(r: _Reader, value: object, path: str) -> bool:
+def _flag(r: Reader, value: object, path: str) -> bool:
     if not isinstance(value, bool):
         r.fail(path, "expected true or false")
         return True
     return value
 
 
-def _store_key(r: _Reader, value: object, path: str) -> Secret | None:
+def _store_key(r: Reader, value: object, path: str) -> Secret | None:
     secret = r.env_secret(value, path)
     if secret is None:
         return None
@@ -260,7 +171,7 @@ def _store_key(r: _Reader, value: object, path: str) -> Secret | None:
     return secret
 
 
-def _rate(r: _Reader, value: object, path: str) -> RateSpec | None:
+def _rate(r: Reader, value: object, path: str) -> RateSpec | None:
     if value is None:
         return None
     fields = r.mapping(value, path, {"rate", "burst", "shadow"})
@@ -278,7 +189,7 @@ def _rate(r: _Reader, value: object, path: str) -> RateSpec | None:
     return RateSpec(rate=rate or 1.0, burst=burst, shadow=shadow)
 
 
-def _upstreams(r: _Reader, value: object) -> dict[str, UpstreamSettings]:
+def _upstreams(r: Reader, value: object) -> dict[str, UpstreamSettings]:
     if not isinstance(value, dict) or not value:
         r.fail("upstreams", "expected at least one upstream")
         return {}
@@ -288,7 +199,7 @@ def _upstreams(r: _Reader, value: object) -> dict[str, UpstreamSettings]:
     }
 
 
-def _upstream(r: _Reader, name: str, value: object, path: str) -> UpstreamSettings:
+def _upstream(r: Reader, name: str, value: object, path: str) -> UpstreamSettings:
     if not _NAME.fullmatch(name):
         r.fail(path, "upstream names are letters, digits, '_', '-', '.'")
     fields = r.mapping(
@@ -331,14 +242,14 @@ def _upstream(r: _Reader, name: str, value: object, path: str) -> UpstreamSettin
     )
 
 
-def _count(r: _Reader, value: object, path: str) -> int:
+def _count(r: Reader, value: object, path: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         r.fail(path, "expected a whole number, 0 or more")
         return 0
     return value
 
 
-def _password(r: _Reader, fields: dict[str, Any], path: str) -> Secret | None:
+def _password(r: Reader, fields: dict[str, Any], path: str) -> Secret | None:
     given = [k for k in ("password_env", "password_file") if k in fields]
     if "password" in fields:
         r.fail(
@@ -353,7 +264,7 @@ def _password(r: _Reader, fields: dict[str, Any], path: str) -> Secret | None:
 
 
 def _callers(
-    r: _Reader, value: object, upstreams: Mapping[str, UpstreamSettings]
+    r: Reader, value: object, upstreams: Mapping[str, UpstreamSettings]
 ) -> dict[str, CallerSettings]:
     if not isinstance(value, dict) or not value:
         r.fail("callers", "expected at least one caller")
@@ -372,7 +283,7 @@ def _callers(
 
 
 def _caller(
-    r: _Reader, name: str, value: object, path: str, upstreams: Mapping[str, UpstreamSettings]
+    r: Reader, name: str, value: object, path: str, upstreams: Mapping[str, UpstreamSettings]
 ) -> CallerSettings:
     if not _NAME.fullmatch(name):
         r.fail(path, "caller names are letters, digits, '_', '-', '.'")
@@ -413,7 +324,7 @@ def _caller(
     )
 
 
-def _method_limits(r: _Reader, limits: dict[str, Any], path: str) -> dict[str, RateSpec]:
+def _method_limits(r: Reader, limits: dict[str, Any], path: str) -> dict[str, RateSpec]:
     specs: dict[str, RateSpec] = {}
     for method, spec in limits.items():
         try:
@@ -427,7 +338,7 @@ def _method_limits(r: _Reader, limits: dict[str, Any], path: str) -> dict[str, R
     return specs
 
 
-def _keys(r: _Reader, value: object, path: str) -> tuple[CallerKey, ...]:
+def _keys(r: Reader, value: object, path: str) -> tuple[CallerKey, ...]:
     if not isinstance(value, list) or not value:
         r.fail(path, "expected a list of sha256:<hex> key digests")
         return ()
@@ -439,7 +350,7 @@ def _keys(r: _Reader, value: object, path: str) -> tuple[CallerKey, ...]:
     return tuple(keys)
 
 
-def _key(r: _Reader, item: object, path: str) -> CallerKey | None:
+def _key(r: Reader, item: object, path: str) -> CallerKey | None:
     fields = (
         {"digest": item} if isinstance(item, str) else r.mapping(item, path, {"digest", "expires"})
     )
@@ -463,7 +374,7 @@ def _instant(value: object) -> datetime | None:
     raise ValueError(f"expected a date or ISO 8601 time, got {value!r}")
 
 
-def _audit(r: _Reader, value: object) -> AuditSettings:
+def _audit(r: Reader, value: object) -> AuditSettings:
     fields = r.mapping(value, "audit", {"file", "durability", "fsync_interval", "on_error"})
     file = r.string(fields.get("file"), "audit.file", "-")
     return AuditSettings(
