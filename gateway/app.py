@@ -16,7 +16,7 @@ from aiohttp import web
 
 from .audit import AuditTrail
 from .call import Call, current_call, request_id_from
-from .errors import BadRequest, GatewayError, PayloadTooLarge
+from .errors import BadRequest, GatewayError, NoSuchEndpoint, PayloadTooLarge, WrongHttpMethod
 from .keys import presented_key
 from .limits import ratelimit_headers
 from .metrics import Metrics
@@ -41,8 +41,9 @@ async def call_method(request: web.Request) -> web.Response:
     runtime = gateway.runtime  # one config for the whole call, even if a reload lands meanwhile
     call.method = check_method_name(request.match_info["method"])  # policy
     call.body = body = await read_object(request, runtime.settings.max_body)
-    call.presented_key = presented_key(request.headers, body)  # so logs can redact it
-    call.identity = runtime.keyring.identify(request.headers, body)  # keys
+    presented = presented_key(request.headers, body)
+    call.presented_key = presented.key  # so logs can redact it, valid or not
+    call.identity = runtime.keyring.identify(presented)  # keys
     caller = call.identity.caller.name
     runtime.allowlists[caller].authorize(call.method)  # policy
     request.app[AUDIT].check()  # audit: with fail_closed, no call is served unaudited
@@ -104,7 +105,7 @@ async def _answer(request: web.Request, handler: Handler, call: Call) -> web.Str
     except GatewayError as exc:
         error = exc
     except web.HTTPException as exc:  # routing: unknown path, wrong HTTP method
-        error = _RoutingError(exc)
+        error = NoSuchEndpoint() if exc.status == 404 else WrongHttpMethod()
     except Exception:
         log.exception("unhandled_error")
         error = GatewayError()
@@ -112,14 +113,6 @@ async def _answer(request: web.Request, handler: Handler, call: Call) -> web.Str
     return web.json_response(
         error.envelope(), status=error.status, headers=error.headers, dumps=_dumps
     )
-
-
-class _RoutingError(GatewayError):
-    def __init__(self, exc: web.HTTPException) -> None:
-        super().__init__("no such endpoint: callers POST /api/{method}")
-        self.status = exc.status  # type: ignore[misc]  # per-instance: mirrors the routing answer
-        self.code = "not_found" if exc.status == 404 else "bad_request"  # type: ignore[misc]
-        self.error_number = 5  # type: ignore[misc]
 
 
 def _dumps(obj: Any) -> str:

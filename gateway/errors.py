@@ -4,6 +4,8 @@
     ├── Unauthenticated        401   no key, unknown key, revoked or expired key: one answer
     ├── MethodNotAllowed       403   outside the caller's allowlist, or never forwarded
     ├── BadRequest             400   body not a JSON object, malformed method name
+    ├── NoSuchEndpoint         404   a path other than POST /api/{method}
+    ├── WrongHttpMethod        405   /api/{method} with another HTTP method
     ├── PayloadTooLarge        413   body over max_body
     ├── RateLimited            429   a limit is exhausted (carries Retry-After / RateLimit headers)
     ├── StoreUnavailable       503   the shared store is down and limiting fails closed
@@ -28,6 +30,7 @@ __all__ = [
     "BadRequest",
     "GatewayError",
     "MethodNotAllowed",
+    "NoSuchEndpoint",
     "PayloadTooLarge",
     "RateLimited",
     "StoreUnavailable",
@@ -36,6 +39,7 @@ __all__ = [
     "UpstreamError",
     "UpstreamTimeout",
     "UpstreamUnavailable",
+    "WrongHttpMethod",
 ]
 
 
@@ -78,6 +82,18 @@ class BadRequest(GatewayError):
     code = "bad_request"
     error_number = 5  # OMA: malformed request
     message = "malformed request"
+
+
+class NoSuchEndpoint(GatewayError):
+    status = 404
+    code = "not_found"
+    error_number = 5
+    message = "no such endpoint: callers POST /api/{method}"
+
+
+class WrongHttpMethod(BadRequest):
+    status = 405
+    message = "no such endpoint: callers POST /api/{method}"
 
 
 class PayloadTooLarge(GatewayError):

@@ -17,7 +17,7 @@ from .errors import Unauthenticated
 from .secrets import Secret, digest
 from .settings import CallerKey, CallerSettings
 
-__all__ = ["Identity", "Keyring", "presented_key"]
+__all__ = ["Identity", "Keyring", "PresentedKey", "presented_key"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,16 +26,25 @@ class Identity:
     key: CallerKey
 
 
+@dataclass(frozen=True, slots=True)
+class PresentedKey:
+    """What a request offers as its key, read once: the key (valid or not, so logs can redact
+    even a mistyped one) and the caller name that OMA-style body credentials claim with it."""
+
+    key: Secret | None
+    claimed: str | None = None
+
+
 class Keyring:
     def __init__(self, callers: Mapping[str, CallerSettings]) -> None:
         self._by_digest = {
             key.digest: Identity(caller, key) for caller in callers.values() for key in caller.keys
         }
 
-    def identify(self, headers: CIMultiDictProxy[str], body: Mapping[str, object]) -> Identity:
-        """The caller behind a request: header key first, else OMA-style body credentials."""
-        key, claimed = _presented_key(headers, body)
-        identity = self._by_digest.get(digest(key)) if key else None
+    def identify(self, presented: PresentedKey) -> Identity:
+        """The caller behind the presented key; one `Unauthenticated` for every failure."""
+        key, claimed = presented.key, presented.claimed
+        identity = self._by_digest.get(digest(key.reveal())) if key else None
         if identity is None or (claimed is not None and claimed != identity.caller.name):
             raise Unauthenticated()
         expires = identity.key.expires
@@ -44,25 +53,22 @@ class Keyring:
         return identity
 
 
-def presented_key(headers: CIMultiDictProxy[str], body: Mapping[str, object]) -> Secret | None:
-    """The key the request carries, valid or not (so logs can redact even a mistyped key)."""
-    key, _ = _presented_key(headers, body)
-    return Secret(key) if key else None
-
-
-def _presented_key(
-    headers: CIMultiDictProxy[str], body: Mapping[str, object]
-) -> tuple[str | None, str | None]:
-    """The key, and the caller name it claims (OMA-style body credentials name their user)."""
+def presented_key(headers: CIMultiDictProxy[str], body: Mapping[str, object]) -> PresentedKey:
+    """The key a request carries: header key first, else OMA-style body credentials."""
     authorization = headers.get("Authorization")
     if authorization is not None:
         scheme, _, key = authorization.partition(" ")
-        return (key.strip() if scheme.lower() == "bearer" else None), None
+        return PresentedKey(_secret(key) if scheme.lower() == "bearer" else None)
     if "X-API-Key" in headers:
-        return headers["X-API-Key"].strip(), None
+        return PresentedKey(_secret(headers["X-API-Key"]))
     credentials = body.get("credentials")
     if isinstance(credentials, dict):
         user, password = credentials.get("user"), credentials.get("password")
         if isinstance(user, str) and isinstance(password, str):
-            return password, user
-    return None, None
+            return PresentedKey(_secret(password), claimed=user)
+    return PresentedKey(None)
+
+
+def _secret(text: str) -> Secret | None:
+    text = text.strip()
+    return Secret(text) if text else None
