@@ -26,7 +26,7 @@ from .forward import Forwarder
 from .keys import Keyring
 from .limits import CallerLimits
 from .policy import Allowlist
-from .settings import CallerSettings, Settings, UpstreamSettings
+from .settings import Settings, UpstreamSettings
 from .store import Store, open_store
 from .upstream import OmaClient, open_session
 
@@ -55,9 +55,6 @@ class Runtime:
             limits={c.name: CallerLimits(c, settings.upstreams[c.upstream]) for c in callers},
             forwarders={c.name: Forwarder(custodies[c.upstream]) for c in callers},
         )
-
-    def caller(self, name: str) -> CallerSettings:
-        return self.settings.callers[name]
 
 
 class Gateway:
