@@ -7,15 +7,19 @@ real OMA lets them do that is not established (§12.7), so this is a guess.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from gateway.sandbox.errors import (
+    ALREADY_EXISTS,
     IS_ALIAS,
     NO_SUCH_OBJECT,
     PERMISSION_DENIED,
     OmaError,
 )
+
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -74,22 +78,17 @@ class Directory:
 
     def account(self, name: str) -> Account:
         """The mailbox a change may target: error 3 for an alias, error 2 when absent."""
-        key = name.lower()
-        if key in self.aliases:
-            raise OmaError(IS_ALIAS, f"{name} is an alias of {self.aliases[key]}")
-        found = self.accounts.get(key)
-        if found is None:
-            raise OmaError(NO_SUCH_OBJECT, name)
-        return found
+        return _required(name, self.find_account(name))
+
+    def find_account(self, name: str) -> Account | None:
+        """The mailbox, or None when absent (an upsert creates it); error 3 for an alias."""
+        return _find(name, self.accounts, self.aliases)
 
     def domain(self, name: str) -> Domain:
-        key = name.lower()
-        if key in self.domain_aliases:
-            raise OmaError(IS_ALIAS, f"{name} is an alias of {self.domain_aliases[key]}")
-        found = self.domains.get(key)
-        if found is None:
-            raise OmaError(NO_SUCH_OBJECT, name)
-        return found
+        return _required(name, self.find_domain(name))
+
+    def find_domain(self, name: str) -> Domain | None:
+        return _find(name, self.domains, self.domain_aliases)
 
     def company_of(self, user: str) -> str | None:
         role = self.roles.get(user)
@@ -119,3 +118,28 @@ class Directory:
         """Admins of the mailbox's domain, or the mailbox itself, may act on it."""
         if user != mailbox:
             self.require_admin(user, domain_of(mailbox))
+
+
+def _find(name: str, objects: Mapping[str, T], aliases: Mapping[str, str]) -> T | None:
+    key = name.lower()
+    if key in aliases:
+        # OMA refuses changes made through an alias: the object's real name must be used.
+        raise OmaError(IS_ALIAS, f"{name} is an alias of {aliases[key]}")
+    return objects.get(key)
+
+
+def _required(name: str, found: T | None) -> T:
+    if found is None:
+        raise OmaError(NO_SUCH_OBJECT, name)
+    return found
+
+
+def claim_aliases(
+    wanted: list[str], owner: str, objects: Mapping[str, object], aliases: Mapping[str, str]
+) -> list[str]:
+    """`wanted` as aliases of `owner`: none may name an object, or another owner's alias."""
+    claimed = [alias.lower() for alias in wanted]
+    for alias in claimed:
+        if alias in objects or aliases.get(alias, owner) != owner:
+            raise OmaError(ALREADY_EXISTS, alias)
+    return claimed

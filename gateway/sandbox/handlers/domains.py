@@ -16,11 +16,10 @@ from gateway.sandbox.attributes import (
     check_attributes,
     settable,
 )
-from gateway.sandbox.directory import Directory, Domain
+from gateway.sandbox.directory import Directory, Domain, claim_aliases
 from gateway.sandbox.errors import (
     ALREADY_EXISTS,
     BAD_ATTRIBUTE,
-    IS_ALIAS,
     NO_SUCH_OBJECT,
     PERMISSION_DENIED,
     OmaError,
@@ -60,9 +59,7 @@ def change_domain(call: Call) -> Reply:
     name = name_field(call.body, "domain")
     attributes = field(call.body, "attributes", dict, {})
     create_only = field(call.body, "create_only", bool, False)
-    if name in directory.domain_aliases:
-        raise OmaError(IS_ALIAS, f"{name} is an alias of {directory.domain_aliases[name]}")
-    domain = directory.domains.get(name)
+    domain = directory.find_domain(name)
     if domain is None:
         domain = _create(directory, call.user, name)
     else:
@@ -94,20 +91,14 @@ def _apply(
     if company != domain.company and company != directory.company_of(requester):
         raise OmaError(PERMISSION_DENIED, "cannot move the domain to that company")
     if "aliases" in changes:
-        changes["aliases"] = _free_aliases(directory, domain.name, changes["aliases"])
+        changes["aliases"] = claim_aliases(
+            changes["aliases"], domain.name, directory.domains, directory.domain_aliases
+        )
     for alias in domain.attributes.get("aliases", ()):
         directory.domain_aliases.pop(alias, None)
     domain.company = company
     domain.attributes.update(changes)
     directory.add_domain(domain)
-
-
-def _free_aliases(directory: Directory, owner: str, aliases: list[str]) -> list[str]:
-    wanted = [alias.lower() for alias in aliases]
-    for alias in wanted:
-        if alias in directory.domains or directory.domain_aliases.get(alias, owner) != owner:
-            raise OmaError(ALREADY_EXISTS, alias)
-    return wanted
 
 
 def search_domains(call: Call) -> Reply:

@@ -11,11 +11,10 @@ from gateway.sandbox.attributes import (
     check_attributes,
     settable,
 )
-from gateway.sandbox.directory import Account, Directory, domain_of
+from gateway.sandbox.directory import Account, Directory, claim_aliases, domain_of
 from gateway.sandbox.errors import (
     ALREADY_EXISTS,
     BAD_ATTRIBUTE,
-    IS_ALIAS,
     MALFORMED,
     NO_SUCH_OBJECT,
     PERMISSION_DENIED,
@@ -77,9 +76,7 @@ def change_user(call: Call) -> Reply:
     name = name_field(call.body, "user")
     attributes = field(call.body, "attributes", dict, {})
     create_only = field(call.body, "create_only", bool, False)
-    if name in directory.aliases:
-        raise OmaError(IS_ALIAS, f"{name} is an alias of {directory.aliases[name]}")
-    account = directory.accounts.get(name)
+    account = directory.find_account(name)
     if account is None:
         account = _create(directory, call.user, name)
     else:
@@ -110,7 +107,9 @@ def _apply(
         raise OmaError(PERMISSION_DENIED, "attributes need an admin")
     changes = dict(attributes)
     if "aliases" in changes:
-        changes["aliases"] = _free_aliases(directory, account.name, changes["aliases"])
+        changes["aliases"] = claim_aliases(
+            changes["aliases"], account.name, directory.accounts, directory.aliases
+        )
     password = changes.pop("password", None)
     # Checks are done: from here the change applies whole.
     if account.name in directory.accounts:
@@ -119,14 +118,6 @@ def _apply(
     if password is not None:
         account.password = password
     directory.add_account(account)
-
-
-def _free_aliases(directory: Directory, owner: str, aliases: list[str]) -> list[str]:
-    wanted = [alias.lower() for alias in aliases]
-    for alias in wanted:
-        if alias in directory.accounts or directory.aliases.get(alias, owner) != owner:
-            raise OmaError(ALREADY_EXISTS, alias)
-    return wanted
 
 
 def delete_user(call: Call) -> Reply:
