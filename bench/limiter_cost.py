@@ -15,17 +15,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import contextlib
 import functools
 import os
-import shutil
-import socket
 import statistics
-import subprocess
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from pathlib import Path
+from collections.abc import Awaitable, Callable, Sequence
 
 import aiohttp
 import structlog
@@ -47,7 +42,7 @@ from gateway.store import Limiter, LimitRule
 from gateway.store.memory import MemoryLimiter
 from gateway.store.redis_store import RedisStore
 
-from .redis_server import command
+from .redis_server import running as redis_server
 
 KEY = "omagw_bench_limiter_cost_key_000000000000000000"
 Row = tuple[str, float, float]  # what, microseconds with memory://, with redis://
@@ -56,31 +51,6 @@ RULES = (  # what a call with a per-method limit checks: method, caller, upstrea
     LimitRule("caller", "{oma}:caller:bench", RateSpec(1e6, 10**6)),
     LimitRule("upstream", "{oma}:upstream", RateSpec(1e6, 10**6)),
 )
-
-
-@contextlib.contextmanager
-def redis_server() -> Iterator[str]:
-    binary = shutil.which("redis-server")
-    assert binary, "redis-server is required"
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    with tempfile.TemporaryDirectory() as workdir:
-        proc = subprocess.Popen(command(binary, port, Path(workdir)), stdout=subprocess.DEVNULL)  # noqa: S603
-        try:
-            _wait(port)
-            yield f"redis://127.0.0.1:{port}/0"
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
-
-
-def _wait(port: int) -> None:
-    for _ in range(200):
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.1):
-            return
-        time.sleep(0.05)
-    raise TimeoutError(port)
 
 
 def store_settings(url: str) -> StoreSettings:

@@ -16,7 +16,6 @@ import gc
 import math
 import shutil
 import statistics
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from bench.httpclient import build_request, connect
-from bench.procs import PYTHON, die_with_parent, pinned, raise_nofile
+from bench.procs import PYTHON, raise_nofile, run_pinned
 
 MARK = "BENCH-JSON "
 
@@ -130,22 +129,20 @@ def run_closed(
         ]
         cmd += ["-s", script.name, target.url]
     else:
-        cmd = [PYTHON, "-m", "bench.loadgen", "--url", target.url, "--body", target.body.decode()]
-        cmd += [f"--header={k}: {v}" for k, v in target.headers.items()]
+        cmd = python_command("bench.loadgen", target)
         cmd += ["--connections", str(connections), "--duration", str(duration)]
     try:
-        out = subprocess.run(  # noqa: S603 - our own command line
-            pinned(cmd, cpus),
-            capture_output=True,
-            text=True,
-            timeout=duration + 60,
-            check=False,
-            preexec_fn=die_with_parent,
-        )
+        output = run_pinned(cmd, cpus, timeout=duration + 60)
     finally:
         if tool == "wrk":
             Path(script.name).unlink(missing_ok=True)
-    return parse_output(out.stdout + out.stderr, tool)
+    return parse_output(output, tool)
+
+
+def python_command(module: str, target: Target) -> list[str]:
+    """Our Python load generator `module`, aimed at `target`."""
+    cmd = [PYTHON, "-m", module, "--url", target.url, "--body", target.body.decode()]
+    return cmd + [f"--header={k}: {v}" for k, v in target.headers.items()]
 
 
 async def _worker(

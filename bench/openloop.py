@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 import orjson
 
 from bench.httpclient import build_request, connect
-from bench.loadgen import MARK, Result, Target, parse_output, percentile
-from bench.procs import PYTHON, die_with_parent, pinned, raise_nofile
+from bench.loadgen import MARK, Result, Target, parse_output, percentile, python_command
+from bench.procs import raise_nofile, run_pinned
 
 # Event-loop timers fire up to about a millisecond late; lateness within this is not the server's.
 TIMER_SLACK = 0.002
@@ -92,21 +92,10 @@ def run_open(
     target: Target, rate: float, connections: int, duration: float, cpus: str | None
 ) -> Result:
     """Run the open-loop generator as a (pinned) child process and parse its summary."""
-    import subprocess
-
-    cmd = [PYTHON, "-m", "bench.openloop", "--url", target.url, "--body", target.body.decode()]
-    cmd += [f"--header={k}: {v}" for k, v in target.headers.items()]
+    cmd = python_command("bench.openloop", target)
     cmd += ["--rate", f"{rate:.1f}", "--connections", str(connections)]
     cmd += ["--duration", str(duration)]
-    out = subprocess.run(  # noqa: S603 - our own command line
-        pinned(cmd, cpus),
-        capture_output=True,
-        text=True,
-        timeout=duration + 60,
-        check=False,
-        preexec_fn=die_with_parent,
-    )
-    return parse_output(out.stdout + out.stderr, "open-loop")
+    return parse_output(run_pinned(cmd, cpus, timeout=duration + 60), "open-loop")
 
 
 def main() -> None:

@@ -48,6 +48,19 @@ def pinned(cmd: Sequence[str], cpus: str | None) -> list[str]:
     return ["taskset", "-c", cpus, *cmd]
 
 
+def run_pinned(cmd: Sequence[str], cpus: str | None, timeout: float) -> str:
+    """Run a load generator to completion, pinned, dying with us; its stdout and stderr."""
+    out = subprocess.run(  # noqa: S603 - our own command lines
+        pinned(cmd, cpus),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        preexec_fn=die_with_parent,
+    )
+    return out.stdout + out.stderr
+
+
 def _check_alive(proc: subprocess.Popen[bytes] | None) -> None:
     if proc is not None and proc.poll() is not None:
         raise RuntimeError(f"process exited with status {proc.returncode} before it was ready")
