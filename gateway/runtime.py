@@ -63,7 +63,8 @@ class Gateway:
         self.custodies: dict[str, SessionCustody] = {}
         self.observers: list[Observer] = []
         self.draining = False
-        self._loop = asyncio.get_running_loop() if _loop_running() else None
+        self._loop = asyncio.get_running_loop()  # client sessions and finalizers bind to it
+        self._started = False
         self._holders: dict[SessionCustody, int] = {}  # live runtimes that can hand each out
         self._retired: set[SessionCustody] = set()  # replaced, closed once no runtime holds them
         self._closing: set[asyncio.Task[None]] = set()
@@ -131,18 +132,12 @@ class Gateway:
 
     def _custody(self, upstream: UpstreamSettings) -> SessionCustody:
         custody = SessionCustody(OmaClient(upstream, open_session(upstream)), self.store.sessions)
-        if _loop_running():
+        if self._started:  # a reload's new upstream: refresh ahead like the others
             custody.start()
         return custody
 
     def start(self) -> None:
+        """Begin each custody's warm-up login and proactive refresh."""
+        self._started = True
         for custody in self.custodies.values():
             custody.start()
-
-
-def _loop_running() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True

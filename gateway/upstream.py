@@ -96,7 +96,5 @@ def open_session(settings: UpstreamSettings) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(
         connector=connector,
         timeout=aiohttp.ClientTimeout(total=settings.timeout),
-        json_serialize=lambda obj: orjson.dumps(obj).decode(),
-        skip_auto_headers=("User-Agent",),
-        auto_decompress=True,
+        skip_auto_headers=("User-Agent",),  # OMA sees who calls in `client`, not a library banner
     )
