@@ -8,6 +8,7 @@ the raw bytes; only an answer that contains a marker or a secret is parsed, clea
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -34,7 +35,12 @@ def _suspicious(raw: bytes, secrets: list[str]) -> bool:
     if any(marker in raw for marker in _MARKERS):
         return True
     # A non-ASCII secret may come back \u-escaped: such answers are always cleaned.
-    return any(not s.isascii() or orjson.dumps(s)[1:-1] in raw for s in secrets)
+    return any(not s.isascii() or _json_form(s) in raw for s in secrets)
+
+
+@functools.lru_cache(maxsize=64)  # the same token and password on every call until a refresh
+def _json_form(secret: str) -> bytes:
+    return orjson.dumps(secret)[1:-1]
 
 
 def _clean(value: Any, secrets: list[str]) -> Any:
