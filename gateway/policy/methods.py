@@ -12,7 +12,7 @@ import fnmatch
 import re
 from dataclasses import dataclass, field
 
-from .errors import BadRequest, MethodNotAllowed
+from ..errors import BadRequest, MethodNotAllowed
 
 __all__ = ["Allowlist", "check_method_name", "is_never_forwarded"]
 
