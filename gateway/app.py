@@ -44,11 +44,12 @@ async def call_method(request: web.Request) -> web.Response:
     presented = presented_key(request.headers, body)
     call.presented_key = presented.key  # so logs can redact it, valid or not
     call.identity = runtime.keyring.identify(presented)  # keys
-    caller = call.identity.caller.name
-    runtime.allowlists[caller].authorize(call.method)  # policy
+    policy = runtime.policies[call.identity.caller.name]  # policy: the caller's, asked once
+    call.targets = policy.targets(call.method, body)  # policy.targets: what the call touches
+    body = policy.authorize(call.method, body, call.targets)  # policy: method, scope, parameters
     request.app[AUDIT].check()  # audit: with fail_closed, no call is served unaudited
-    call.limits = await runtime.limits[caller].admit(gateway.store.limiter, call.method)  # limits
-    answer, visible = await runtime.forwarders[caller].forward(call, body)  # forward, custody
+    call.limits = await policy.limits.admit(gateway.store.limiter, call.method)  # limits
+    answer, visible = await policy.forwarder.forward(call, body)  # forward, custody
     call.answer = answer.body
     return web.Response(status=answer.status, body=visible, content_type="application/json")
 
@@ -109,7 +110,7 @@ async def _answer(request: web.Request, handler: Handler, call: Call) -> web.Str
     except Exception:
         log.exception("unhandled_error")
         error = GatewayError()
-    call.gateway_error = error.code
+    call.gateway_error, call.refusal = error.code, error.detail
     return web.json_response(
         error.envelope(), status=error.status, headers=error.headers, dumps=_dumps
     )

@@ -10,11 +10,13 @@ import itertools
 import re
 import secrets
 import time
+from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 from .keys import Identity
+from .policy.targets import Target
 from .secrets import Secret
 from .store import Decision
 
@@ -45,6 +47,8 @@ class Call:
     method: str | None = None
     identity: Identity | None = None
     body: dict[str, Any] | None = None  # as the caller sent it; observers redact before use
+    targets: tuple[Target, ...] = ()  # what the call names, once its caller is known (policy)
+    refusal: Mapping[str, object] | None = None  # a policy refusal's rule, field and value
     limits: Decision | None = None
     answer: dict[str, Any] | None = None  # OMA's parsed answer, when one came
     status: int | None = None

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
+from .policy.lint import policy_warnings
 from .secrets import digest, new_api_key
 from .settings import HostPort, Settings
 from .validation import ConfigError, load_settings
@@ -148,6 +149,8 @@ def _check_config(args: argparse.Namespace) -> int:
     print(
         f"{args.file}: valid ({len(settings.callers)} callers, {len(settings.upstreams)} upstreams)"
     )
+    for warning in policy_warnings(settings):
+        print(f"  warning: {warning}")
     return 0
 
 

@@ -3,6 +3,8 @@
     GatewayError                      (any refusal or failure the gateway answers itself)
     ├── Unauthenticated        401   no key, unknown key, revoked or expired key: one answer
     ├── MethodNotAllowed       403   outside the caller's allowlist, or never forwarded
+    ├── TargetNotAllowed       403   an object outside the caller's scope, or a protected login
+    ├── ParameterNotAllowed    403   a parameter rule refuses the call (generate_token, attributes)
     ├── BadRequest             400   body not a JSON object, malformed method name
     ├── NoSuchEndpoint         404   a path other than POST /api/{method}
     ├── WrongHttpMethod        405   /api/{method} with another HTTP method
@@ -17,7 +19,8 @@
 
 Each carries its HTTP status, the stable `gateway_error` code of the contract, and the OMA
 `error_number` that best matches it, so OMA client libraries see a familiar envelope. Messages are
-fixed strings chosen here: nothing a caller sent, and no secret, ever reaches them.
+fixed strings chosen here: nothing a caller sent, and no secret, ever reaches them. What a
+policy refusal was about (rule, field, value) travels in `detail`, for the audit record only.
 """
 
 from __future__ import annotations
@@ -31,9 +34,11 @@ __all__ = [
     "GatewayError",
     "MethodNotAllowed",
     "NoSuchEndpoint",
+    "ParameterNotAllowed",
     "PayloadTooLarge",
     "RateLimited",
     "StoreUnavailable",
+    "TargetNotAllowed",
     "Unauthenticated",
     "UpstreamAuthFailed",
     "UpstreamError",
@@ -49,9 +54,16 @@ class GatewayError(Exception):
     error_number: ClassVar[int] = 0  # OMA: "server-side fault, not the client's doing"
     message: ClassVar[str] = "internal gateway error"
 
-    def __init__(self, message: str | None = None, *, headers: Mapping[str, str] | None = None):
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        detail: Mapping[str, object] | None = None,
+    ):
         self.text = message or self.message
         self.headers: Mapping[str, str] = headers or {}
+        self.detail = detail
         super().__init__(self.text)
 
     def envelope(self) -> dict[str, object]:
@@ -75,6 +87,20 @@ class MethodNotAllowed(GatewayError):
     code = "method_not_allowed"
     error_number = 4  # OMA: the requester lacks permission
     message = "method not allowed for this caller"
+
+
+class TargetNotAllowed(GatewayError):
+    status = 403
+    code = "target_not_allowed"
+    error_number = 4
+    message = "target not allowed for this caller"
+
+
+class ParameterNotAllowed(GatewayError):
+    status = 403
+    code = "parameter_not_allowed"
+    error_number = 4
+    message = "parameter not allowed for this caller"
 
 
 class BadRequest(GatewayError):

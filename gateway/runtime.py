@@ -1,9 +1,10 @@
 """The gateway's long-lived parts, and the config-derived view that a reload swaps whole.
 
 `Gateway` owns what lives as long as the process: the store, and per upstream its pooled client
-and session custody. `Runtime` is everything derived from one config (keys, allowlists, limit
-rules, which forwarder serves which caller). A request reads `gateway.runtime` once and uses that
-object throughout, so a reload is atomic from every call's point of view.
+and session custody. `Runtime` is everything derived from one config: the keyring, and per
+caller one compiled `CallerPolicy` (allowlist, scope, parameter rules, limits, forwarder). A
+request reads `gateway.runtime` once and uses that object throughout, so a reload is atomic
+from every call's point of view.
 
 An upstream whose settings change on reload gets a new client and custody; the old one is retired.
 Calls in flight still hold the old `Runtime`, hence its forwarders and custodies, so a retired
@@ -25,7 +26,7 @@ from .custody import SessionCustody
 from .forward import Forwarder
 from .keys import Keyring
 from .limits import CallerLimits
-from .policy import Allowlist
+from .policy.caller import CallerPolicy
 from .settings import Settings, UpstreamSettings
 from .store import Store, open_store
 from .upstream import OmaClient, open_session
@@ -41,19 +42,23 @@ Observer = Callable[[Call], None]
 class Runtime:
     settings: Settings
     keyring: Keyring
-    allowlists: Mapping[str, Allowlist]
-    limits: Mapping[str, CallerLimits]
-    forwarders: Mapping[str, Forwarder]  # by caller name
+    policies: Mapping[str, CallerPolicy]  # by caller name
 
     @classmethod
     def build(cls, settings: Settings, custodies: Mapping[str, SessionCustody]) -> Runtime:
-        callers = settings.callers.values()
+        logins = [u.user for u in settings.upstreams.values()]  # no caller may touch any of them
         return cls(
             settings=settings,
             keyring=Keyring(settings.callers),
-            allowlists={c.name: Allowlist(c.allow, c.deny) for c in callers},
-            limits={c.name: CallerLimits(c, settings.upstreams[c.upstream]) for c in callers},
-            forwarders={c.name: Forwarder(custodies[c.upstream]) for c in callers},
+            policies={
+                c.name: CallerPolicy.build(
+                    c,
+                    CallerLimits(c, settings.upstreams[c.upstream]),
+                    Forwarder(custodies[c.upstream]),
+                    logins,
+                )
+                for c in settings.callers.values()
+            },
         )
 
 

@@ -17,11 +17,14 @@ __all__ = [
     "SANDBOX_URL",
     "AuditSettings",
     "CallerKey",
+    "CallerParams",
     "CallerSettings",
+    "ChangeRules",
     "HostPort",
     "RateSpec",
     "Settings",
     "StoreSettings",
+    "TokenRules",
     "UpstreamSettings",
 ]
 
@@ -66,6 +69,35 @@ class CallerKey:
         return self.digest[len("sha256:") :][:12]
 
 
+Upsert = Literal["any", "create_only"]
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRules:
+    """`params.generate_token`: what a caller may ask `generate_token` for."""
+
+    types: tuple[str, ...] = ("sso",)
+    oma: bool = False  # may it set `oma: true`
+    max_duration: float = 24 * 3600.0  # seconds (OMA counts `duration` in hours)
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeRules:
+    """`params.change_user` / `params.change_domain`."""
+
+    attributes: tuple[str, ...] | None = None  # None: any attribute OMA takes
+    #: OMA's change_* create a missing object; `create_only` forces OMA's own create_only flag,
+    #: so the call can create but never modify.
+    upsert: Upsert = "any"
+
+
+@dataclass(frozen=True, slots=True)
+class CallerParams:
+    generate_token: TokenRules = TokenRules()
+    change_user: ChangeRules = ChangeRules()
+    change_domain: ChangeRules = ChangeRules()
+
+
 @dataclass(frozen=True, slots=True)
 class CallerSettings:
     name: str
@@ -75,6 +107,9 @@ class CallerSettings:
     deny: tuple[str, ...] = ()
     rate_limit: RateSpec | None = None
     method_limits: Mapping[str, RateSpec] = field(default_factory=dict)
+    #: `scope.domains`: shell patterns over domain names; None: no scope (the whole account).
+    scope: tuple[str, ...] | None = None
+    params: CallerParams = CallerParams()
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ import yaml
 from .config_reader import ConfigError, Reader
 from .errors import BadRequest
 from .policy import check_method_name, is_never_forwarded
+from .policy.config import read_params, read_scope
 from .secrets import Secret
 from .settings import (
     SANDBOX_URL,
@@ -297,6 +298,8 @@ def _caller(
             "deny",
             "rate_limit",
             "method_limits",
+            "scope",
+            "params",
         },
     )
     upstream = fields.get("upstream")
@@ -321,6 +324,8 @@ def _caller(
         deny=r.strings(fields.get("deny"), f"{path}.deny"),
         rate_limit=_rate(r, fields.get("rate_limit"), f"{path}.rate_limit"),
         method_limits=_method_limits(r, limits, f"{path}.method_limits"),
+        scope=read_scope(r, fields.get("scope"), f"{path}.scope"),
+        params=read_params(r, fields.get("params"), f"{path}.params"),
     )
 
 

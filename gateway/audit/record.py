@@ -1,9 +1,11 @@
 """The canonical audit record of one call: who did what to which objects, when, and how it went.
 
-Built from the finished `Call` (the observers run after the answer is made). Only named target
-fields are copied from the caller's body, never the whole body: the trail must answer "which
-mailbox" without becoming a second copy of every attribute value. For `attributes` the record
-keeps the names that were set, not their values. Everything still passes through redaction.
+Built from the finished `Call` (the observers run after the answer is made). The targets are
+the policy's own extraction (`policy.targets`), so what the audit says a call touched is what
+scope judged; never the whole body: the trail must answer "which mailbox" without becoming a
+second copy of every attribute value. For `attributes` the record keeps the names that were set,
+not their values. A call refused before its caller is known records no targets at all: an
+unauthenticated body is not worth a line of the trail. Everything passes through redaction.
 """
 
 from __future__ import annotations
@@ -13,17 +15,13 @@ from typing import Any
 
 from ..call import Call
 from ..catalog import is_mutating
+from ..policy.targets import record_view
 
-__all__ = ["FOREIGN_FIELDS", "TARGET_FIELDS", "build_record", "result"]
+__all__ = ["FOREIGN_FIELDS", "build_record", "result"]
 
-#: Request fields that name the objects a call acts on (OMA's own field names).
-TARGET_FIELDS = (
-    "user", "domain", "company", "workgroup", "brand", "new_name", "new_company", "id", "ids",
-    "object", "objects", "role", "job", "folder", "bulletin", "type", "mode", "testEmailRcpt",
-)  # fmt: skip
 #: Record fields holding what a caller or OMA sent: the only ones a secret could reach. Every
 #: other field is the gateway's own (config names, validated method, codes, numbers).
-FOREIGN_FIELDS = ("request_id", "remote", "targets", "outcome")
+FOREIGN_FIELDS = ("request_id", "remote", "targets", "refusal", "outcome")
 _MAX_TEXT = 512  # a target is a name, not a document: longer strings are cut
 _MAX_ITEMS = 1000  # ids beyond this are counted, not listed
 
@@ -38,9 +36,10 @@ def build_record(call: Call) -> dict[str, Any]:
         "remote": call.remote,
         "method": call.method,
         "mutating": is_mutating(call.method),
-        "targets": targets(call.body),
+        "targets": targets(call),
         "status": call.status,
         "gateway_error": call.gateway_error,
+        "refusal": None if call.refusal is None else _bounded_map(call.refusal),
         "result": result(call),
         "outcome": outcome(call.answer),
         "resent": call.resent,
@@ -63,19 +62,18 @@ def result(call: Call) -> str:
     return "success"
 
 
-def targets(body: dict[str, Any] | None) -> dict[str, Any]:
-    if not body:
+def targets(call: Call) -> dict[str, Any]:
+    if call.identity is None or not call.body:
         return {}
-    found = {name: _bounded(body[name]) for name in TARGET_FIELDS if name in body}
-    attributes = body.get("attributes")
+    found = {name: _bounded(value) for name, value in record_view(call.targets).items()}
+    attributes = call.body.get("attributes")
     if isinstance(attributes, dict):
         found["attributes"] = sorted(str(k)[:_MAX_TEXT] for k in attributes)[:_MAX_ITEMS]
-    users = body.get("users")
-    if isinstance(users, list):  # migration_add: the mailboxes being migrated
-        found["users"] = [
-            _bounded(u.get("user")) for u in users[:_MAX_ITEMS] if isinstance(u, dict)
-        ]
     return found
+
+
+def _bounded_map(fields: Any) -> dict[str, Any]:
+    return {str(k): _bounded(v) for k, v in fields.items()}
 
 
 def outcome(answer: dict[str, Any] | None) -> dict[str, Any] | None:

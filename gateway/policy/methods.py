@@ -4,6 +4,8 @@ Method names are checked before anything else touches a request: they become URL
 upstream and (bounded) metric labels, so only OMA's own shape is accepted. Some methods are never
 forwarded whatever the config says: `authenticate` would mint sessions on the gateway's account
 (and its top-level `token` picks the token value), and OMA's underscore methods are internal.
+High-risk methods (upstream-facts §9.6: account-wide, irreversible or credential-bearing) are
+granted only by their exact name in `allow`, never by a pattern.
 """
 
 from __future__ import annotations
@@ -14,10 +16,15 @@ from dataclasses import dataclass, field
 
 from ..errors import BadRequest, MethodNotAllowed
 
-__all__ = ["Allowlist", "check_method_name", "is_never_forwarded"]
+__all__ = ["HIGH_RISK", "Allowlist", "check_method_name", "is_never_forwarded"]
 
 _METHOD_NAME = re.compile(r"_?[a-z][a-z0-9_]{0,63}")
 _NEVER_FORWARDED = frozenset({"authenticate"})
+#: Granted only when `allow` names them exactly (contract, "High-risk methods").
+HIGH_RISK = frozenset(
+    {"delete_company", "delete_domain", "push_domain", "set_role", "add_role", "remove_role"}
+    | {"change_company", "user_disable_2fa", "app_password", "reset_email_test"}
+)
 
 
 def check_method_name(name: str) -> str:
@@ -46,6 +53,8 @@ class Allowlist:
     def permits(self, method: str) -> bool:
         if is_never_forwarded(method) or self._deny.fullmatch(method):
             return False
+        if method in HIGH_RISK:
+            return method in self.allow
         return self._allow.fullmatch(method) is not None
 
     def authorize(self, method: str) -> None:

@@ -1,0 +1,77 @@
+"""Configs that are legal but dangerous: what `check-config` warns about (printed, not fatal).
+
+Each warning names the field it is about and the safer config. They are advice: an operator may
+mean a broad grant, but should have to read that it is one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ..catalog import catalogue
+from ..settings import CallerSettings, Settings, TokenRules
+from .methods import Allowlist
+
+__all__ = ["policy_warnings"]
+
+_SSO_ONLY = frozenset({"generate_token"})
+
+
+def policy_warnings(settings: Settings) -> list[str]:
+    warnings = [w for c in settings.callers.values() for w in _caller_warnings(c)]
+    return warnings + list(_login_warnings(settings))
+
+
+def _caller_warnings(caller: CallerSettings) -> Iterator[str]:
+    path = f"callers.{caller.name}"
+    if caller.scope is None:
+        for i, pattern in enumerate(caller.allow):
+            mutating = _mutating_matches(pattern, caller)
+            if mutating:
+                yield (
+                    f"{path}.allow[{i}]: {pattern!r} grants mutating methods"
+                    f" ({', '.join(mutating[:4])}{', ...' if len(mutating) > 4 else ''})"
+                    " with no scope: add scope.domains or name the methods exactly"
+                )
+    if _permits(caller, "generate_token"):
+        rules = caller.params.generate_token
+        if rules == TokenRules():
+            yield (
+                f"{path}.params.generate_token: not set, so the defaults apply"
+                " (types [sso], oma false, max_duration 24h): set them explicitly"
+            )
+        if "oma" in rules.types or rules.oma:
+            yield (
+                f"{path}.params.generate_token: OMA-capable tokens let the caller act at OMA"
+                " outside the gateway's control and audit"
+            )
+
+
+def _login_warnings(settings: Settings) -> Iterator[str]:
+    for upstream in settings.upstreams.values():
+        users = [c for c in settings.callers.values() if c.upstream == upstream.name]
+        if (
+            users
+            and upstream.user.lower().endswith(".adm")
+            and all(_granted(c) <= _SSO_ONLY for c in users)
+        ):
+            yield (
+                f"upstreams.{upstream.name}.user: a company admin login serves callers that only"
+                " mint SSO tokens: an OMA admin with the company_token_only role is enough"
+            )
+
+
+def _mutating_matches(pattern: str, caller: CallerSettings) -> list[str]:
+    if not any(c in pattern for c in "*?["):
+        return []
+    allow = Allowlist((pattern,), caller.deny)
+    return sorted(m.name for m in catalogue().values() if m.mutating and allow.permits(m.name))
+
+
+def _permits(caller: CallerSettings, method: str) -> bool:
+    return Allowlist(caller.allow, caller.deny).permits(method)
+
+
+def _granted(caller: CallerSettings) -> set[str]:
+    allow = Allowlist(caller.allow, caller.deny)
+    return {m for m in catalogue() if allow.permits(m)}
