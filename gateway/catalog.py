@@ -21,13 +21,16 @@ class MethodInfo:
     name: str
     mutating: bool
     bulk: bool  # the answer carries per-object results in `ids[]`
+    required: tuple[str, ...] = ()  # top-level request fields OMA requires
 
 
 @functools.cache
 def catalogue() -> Mapping[str, MethodInfo]:
     text = resources.files("gateway").joinpath("data/methods.json").read_text("utf-8")
     return {
-        m["name"]: MethodInfo(m["name"], bool(m["mutating"]), bool(m.get("bulk", False)))
+        m["name"]: MethodInfo(
+            m["name"], bool(m["mutating"]), bool(m.get("bulk", False)), tuple(m["required"])
+        )
         for m in json.loads(text)["methods"]
     }
 

@@ -11,9 +11,11 @@ unauthenticated body is not worth a line of the trail. Everything passes through
 from __future__ import annotations
 
 import datetime
+from collections.abc import Mapping
 from typing import Any
 
 from ..call import Call
+from .redact import REDACTED, is_secret_name
 from ..catalog import is_mutating
 from ..policy.targets import record_view
 
@@ -39,7 +41,7 @@ def build_record(call: Call) -> dict[str, Any]:
         "targets": targets(call),
         "status": call.status,
         "gateway_error": call.gateway_error,
-        "refusal": None if call.refusal is None else _bounded_map(call.refusal),
+        "refusal": None if call.refusal is None else _refusal(call.refusal),
         "result": result(call),
         "outcome": outcome(call.answer),
         "resent": call.resent,
@@ -72,8 +74,13 @@ def targets(call: Call) -> dict[str, Any]:
     return found
 
 
-def _bounded_map(fields: Any) -> dict[str, Any]:
-    return {str(k): _bounded(v) for k, v in fields.items()}
+def _refusal(refusal: Mapping[str, Any]) -> dict[str, Any]:
+    """The rule, field and value that refused the call; a value in a secret-named field (a
+    caller-chosen `token`) is a credential and is never written."""
+    field = refusal.get("field")
+    name = str(field).rpartition(".")[2] if field else ""
+    value = REDACTED if is_secret_name(name) else _bounded(refusal.get("value"))
+    return {"rule": refusal.get("rule"), "field": field, "value": value}
 
 
 def outcome(answer: dict[str, Any] | None) -> dict[str, Any] | None:

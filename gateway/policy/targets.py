@@ -14,6 +14,10 @@ Kinds, and what scope makes of them:
   of that mailbox, a deleted object's id, a workgroup of that domain, a migration job label);
   recorded, not scoped on its own.
 
+Besides each method's own fields, OMA's common object fields (`user`, `domain`, `company`, ...)
+are extracted wherever they appear: whether OMA ignores an extra `domain` on `delete_user` is not
+documented, so an unexpected object field is judged like an expected one.
+
 A method is `global` when it touches no object at all (reference data, `echo`): scope has nothing
 to refuse. A method absent from `_FIELDS` is unknown: a scoped caller is refused it.
 """
@@ -26,7 +30,7 @@ from typing import Any, Literal
 
 __all__ = ["GLOBAL_METHODS", "KNOWN_METHODS", "Target", "extract", "record_view"]
 
-Kind = Literal["mailbox", "domain", "company", "brand", "item"]
+Kind = Literal["mailbox", "domain", "company", "brand", "item", "name"]
 Fields = tuple[tuple[str, Kind], ...]
 
 
@@ -121,6 +125,17 @@ _FIELDS: Mapping[str, Fields] = {
     "migration_threads": (),
 }
 
+#: OMA's object fields, checked in every call that carries them (`name`: a mailbox when it has
+#: an `@`, else a domain).
+_COMMON: Fields = (
+    ("user", "mailbox"), ("domain", "domain"), ("new_name", "name"), ("object", "name"),
+    ("company", "company"), ("brand", "brand"), ("new_company", "company"),
+    ("criteria.domain", "domain"), ("criteria.company", "company"), ("criteria.brand", "brand"),
+    ("attributes.company", "company"), ("attributes.domain", "domain"),
+    ("attributes.brand", "brand"), ("attributes.aliases[]", "name"), ("objects[]", "name"),
+    ("users[].local", "mailbox"), ("users[].user", "mailbox"),
+)  # fmt: skip
+
 #: Methods that touch no object: scope has nothing to check (and nothing to refuse).
 GLOBAL_METHODS = frozenset({"echo", "get_valid_languages", "get_valid_timezones"})
 #: Methods whose targets are known (every catalogued one that is ever forwarded).
@@ -133,9 +148,14 @@ _UNSCOPABLE = frozenset(
 
 
 def extract(method: str, body: Mapping[str, Any]) -> tuple[Target, ...]:
-    """Every object `body` names for `method`, in field order (empty for unknown methods)."""
+    """Every object `body` names for `method`, in field order (none for a global method)."""
+    if method in GLOBAL_METHODS:
+        return ()
+    own = _FIELDS.get(method, ())
+    known = {path for path, _ in own}
+    fields = (*own, *(spec for spec in _COMMON if spec[0] not in known))
     found = []
-    for path, kind in _FIELDS.get(method, ()):
+    for path, kind in fields:
         for value in _values(body, path.split(".")):
             found.append(Target(path, _kind(method, body, path, kind, value), value))
     return tuple(found)
@@ -177,6 +197,8 @@ def _values(node: Any, steps: list[str]) -> Iterator[Any]:
 
 
 def _kind(method: str, body: Mapping[str, Any], path: str, kind: Kind, value: Any) -> Kind:
+    if kind == "name":
+        return "mailbox" if isinstance(value, str) and "@" in value else "domain"
     if method in ("set_role", "add_role") and path.startswith("object"):
         return _role_object(body.get("role"), value)
     if method in ("stats_snapshot", "stats_summary") and path == "object":
