@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..call import Call
-from .redact import REDACTED, is_secret_name
 from ..catalog import is_mutating
 from ..policy.targets import record_view
+from .redact import REDACTED, is_secret_name
 
 __all__ = ["FOREIGN_FIELDS", "build_record", "result"]
 

@@ -159,9 +159,7 @@ async def test_an_unscoped_caller_reaches_any_domain_but_no_admin_login(
 ) -> None:
     status, _, _ = await audited_post(gw, "get_user", {"user": "x@anything.example"}, "billing")
     assert status == 200
-    status, answer, record = await audited_post(
-        gw, "get_user", {"user": "boss@demo.adm"}, "billing"
-    )
+    status, _, record = await audited_post(gw, "get_user", {"user": "boss@demo.adm"}, "billing")
     assert status == 403 and record["refusal"]["rule"] == "admin_login"
     assert len(recorder[0].forwarded()) == 1
 
