@@ -1,0 +1,145 @@
+"""The contract's `scope` and `params` in the config: parsed into settings, every problem with its
+path, and the legal-but-dangerous configs that `check-config` warns about."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from gateway.secrets import digest
+from gateway.settings import CallerParams, ChangeRules, Settings, TokenRules
+from gateway.validation import ConfigError, parse_settings
+from gateway.policy.lint import policy_warnings
+
+from ..support import ROOT, cli
+
+ENV = {"OMA_PASSWORD_A": "s3cret-oma-password"}
+
+
+def document(caller: dict[str, Any], user: str = "gateway@example.com") -> dict[str, Any]:
+    return {
+        "upstreams": {
+            "cluster-a": {"url": "https://admin.a.hostedemail.com/api", "user": user,
+                          "password_env": "OMA_PASSWORD_A"},
+        },
+        "callers": {"helpdesk": {"keys": [digest("k1")], **caller}},
+    }  # fmt: skip
+
+
+def parse(caller: dict[str, Any], user: str = "gateway@example.com") -> Settings:
+    return parse_settings(document(caller, user), ENV)
+
+
+def problems(caller: dict[str, Any]) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse(caller)
+    return info.value.problems
+
+
+CONTRACT_HELPDESK = yaml.safe_load("""
+allow: [get_user, change_user, search_users, generate_token]
+scope:
+  domains: ["customers.example", "*.customers.example"]
+params:
+  change_user:
+    attributes: [password, name, status]
+  change_domain:
+    attributes: [timezone, language]
+  generate_token:
+    types: [sso]
+    oma: false
+    max_duration: 2h
+""")
+
+
+def test_the_contracts_helpdesk_example_parses() -> None:
+    helpdesk = parse(CONTRACT_HELPDESK).callers["helpdesk"]
+    assert helpdesk.scope == ("customers.example", "*.customers.example")
+    assert helpdesk.params == CallerParams(
+        generate_token=TokenRules(types=("sso",), oma=False, max_duration=7200.0),
+        change_user=ChangeRules(attributes=("password", "name", "status")),
+        change_domain=ChangeRules(attributes=("timezone", "language")),
+    )
+
+
+def test_without_params_generate_token_gets_the_contracts_defaults() -> None:
+    helpdesk = parse({"allow": ["generate_token"]}).callers["helpdesk"]
+    assert helpdesk.scope is None
+    assert helpdesk.params.generate_token == TokenRules(
+        types=("sso",), oma=False, max_duration=86400.0
+    )
+
+
+@pytest.mark.parametrize(
+    ("caller", "expected"),
+    [
+        ({"allow": ["*"], "scope": {"domains": []}}, "callers.helpdesk.scope.domains: expected at least one"),
+        ({"allow": ["*"], "scope": {"domains": ["bad domain"]}}, "callers.helpdesk.scope.domains[0]: expected a domain"),
+        ({"allow": ["*"], "scope": {"domain": ["x.example"]}}, "callers.helpdesk.scope.domain: unknown field"),
+        ({"allow": ["*"], "scope": ["x.example"]}, "callers.helpdesk.scope: expected a mapping"),
+        ({"allow": ["*"], "params": {"get_user": {}}}, "callers.helpdesk.params.get_user: unknown field"),
+        ({"allow": ["*"], "params": {"generate_token": {"types": ["admin"]}}},
+         "callers.helpdesk.params.generate_token.types[0]: expected one of session, sso, oma"),
+        ({"allow": ["*"], "params": {"generate_token": {"oma": "yes"}}},
+         "callers.helpdesk.params.generate_token.oma: expected true or false"),
+        ({"allow": ["*"], "params": {"generate_token": {"max_duration": "30m"}}},
+         "callers.helpdesk.params.generate_token.max_duration: OMA counts duration in whole hours"),
+        ({"allow": ["*"], "params": {"change_user": {"attributes": "password"}}},
+         "callers.helpdesk.params.change_user.attributes: expected a list"),
+        ({"allow": ["*"], "params": {"change_user": {"upsert": "never"}}},
+         "callers.helpdesk.params.change_user.upsert: expected one of any, create_only"),
+    ],
+)  # fmt: skip
+def test_every_problem_is_reported_with_its_field_path(
+    caller: dict[str, Any], expected: str
+) -> None:
+    assert any(p.startswith(expected) for p in problems(caller)), problems(caller)
+
+
+def warnings_for(caller: dict[str, Any], user: str = "gateway@example.com") -> list[str]:
+    return policy_warnings(parse(caller, user))
+
+
+def test_a_pattern_granting_mutating_methods_without_scope_is_warned_about() -> None:
+    (warning,) = [w for w in warnings_for({"allow": ["get_*", "change_*"]}) if "allow" in w]
+    assert warning.startswith("callers.helpdesk.allow[1]: 'change_*' grants mutating methods")
+    assert warnings_for({"allow": ["get_*", "change_*"], "scope": {"domains": ["x.example"]}}) == []
+    assert warnings_for({"allow": ["get_*", "change_user"]}) == []
+
+
+def test_generate_token_without_explicit_types_is_warned_about() -> None:
+    (warning,) = warnings_for({"allow": ["generate_token"]})
+    assert warning.startswith("callers.helpdesk.params.generate_token: not set")
+    explicit = {
+        "allow": ["generate_token"],
+        "params": {"generate_token": {"types": ["sso"], "max_duration": "2h"}},
+    }
+    assert warnings_for(explicit) == []
+
+
+def test_a_company_admin_login_serving_only_sso_callers_points_at_company_token_only() -> None:
+    explicit = {
+        "allow": ["generate_token"],
+        "params": {"generate_token": {"types": ["sso"], "max_duration": "2h"}},
+    }
+    (warning,) = warnings_for(explicit, user="gateway@example.adm")
+    assert "company_token_only" in warning and warning.startswith("upstreams.cluster-a.user")
+
+
+def test_check_config_prints_warnings_and_still_exits_zero(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.yaml"
+    path.write_text(yaml.safe_dump(document({"allow": ["*"]})))
+    done = cli("check-config", str(path), env=ENV)
+    assert done.returncode == 0, done.stderr
+    assert "warning: callers.helpdesk.allow[0]: '*' grants mutating methods" in done.stdout
+
+
+def test_the_shipped_example_config_is_valid_and_its_support_caller_is_scoped() -> None:
+    settings = parse_settings(yaml.safe_load((ROOT / "config/example.yaml").read_text()),
+                              {"OMA_PASSWORD": "x"})  # fmt: skip
+    support = settings.callers["support"]
+    assert support.scope is not None and "demo.example" in support.scope
+    assert policy_warnings(settings) == []
