@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 import yaml
 
+from gateway.policy.lint import policy_warnings
 from gateway.secrets import digest
 from gateway.settings import CallerParams, ChangeRules, Settings, TokenRules
 from gateway.validation import ConfigError, parse_settings
-from gateway.policy.lint import policy_warnings
 
 from ..support import ROOT, cli
 
@@ -22,11 +22,14 @@ ENV = {"OMA_PASSWORD_A": "s3cret-oma-password"}
 def document(caller: dict[str, Any], user: str = "gateway@example.com") -> dict[str, Any]:
     return {
         "upstreams": {
-            "cluster-a": {"url": "https://admin.a.hostedemail.com/api", "user": user,
-                          "password_env": "OMA_PASSWORD_A"},
+            "cluster-a": {
+                "url": "https://admin.a.hostedemail.com/api",
+                "user": user,
+                "password_env": "OMA_PASSWORD_A",
+            },
         },
         "callers": {"helpdesk": {"keys": [digest("k1")], **caller}},
-    }  # fmt: skip
+    }
 
 
 def parse(caller: dict[str, Any], user: str = "gateway@example.com") -> Settings:
@@ -76,27 +79,50 @@ def test_without_params_generate_token_gets_the_contracts_defaults() -> None:
 @pytest.mark.parametrize(
     ("caller", "expected"),
     [
-        ({"allow": ["*"], "scope": {"domains": []}}, "callers.helpdesk.scope.domains: expected at least one"),
-        ({"allow": ["*"], "scope": {"domains": ["bad domain"]}}, "callers.helpdesk.scope.domains[0]: expected a domain"),
-        ({"allow": ["*"], "scope": {"domain": ["x.example"]}}, "callers.helpdesk.scope.domain: unknown field"),
-        ({"allow": ["*"], "scope": ["x.example"]}, "callers.helpdesk.scope: expected a mapping"),
-        ({"allow": ["*"], "params": {"get_user": {}}}, "callers.helpdesk.params.get_user: unknown field"),
-        ({"allow": ["*"], "params": {"generate_token": {"types": ["admin"]}}},
-         "callers.helpdesk.params.generate_token.types[0]: expected one of session, sso, oma"),
-        ({"allow": ["*"], "params": {"generate_token": {"oma": "yes"}}},
-         "callers.helpdesk.params.generate_token.oma: expected true or false"),
-        ({"allow": ["*"], "params": {"generate_token": {"max_duration": "30m"}}},
-         "callers.helpdesk.params.generate_token.max_duration: OMA counts duration in whole hours"),
-        ({"allow": ["*"], "params": {"change_user": {"attributes": "password"}}},
-         "callers.helpdesk.params.change_user.attributes: expected a list"),
-        ({"allow": ["*"], "params": {"change_user": {"upsert": "never"}}},
-         "callers.helpdesk.params.change_user.upsert: expected one of any, create_only"),
+        (
+            {"allow": ["*"], "scope": {"domains": []}},
+            "scope.domains: expected at least one",
+        ),
+        (
+            {"allow": ["*"], "scope": {"domains": ["bad domain"]}},
+            "scope.domains[0]: expected a domain",
+        ),
+        (
+            {"allow": ["*"], "scope": {"domain": ["x.example"]}},
+            "scope.domain: unknown field",
+        ),
+        ({"allow": ["*"], "scope": ["x.example"]}, "scope: expected a mapping"),
+        (
+            {"allow": ["*"], "params": {"get_user": {}}},
+            "params.get_user: unknown field",
+        ),
+        (
+            {"allow": ["*"], "params": {"generate_token": {"types": ["admin"]}}},
+            "params.generate_token.types[0]: expected one of session, sso, oma",
+        ),
+        (
+            {"allow": ["*"], "params": {"generate_token": {"oma": "yes"}}},
+            "params.generate_token.oma: expected true or false",
+        ),
+        (
+            {"allow": ["*"], "params": {"generate_token": {"max_duration": "30m"}}},
+            "params.generate_token.max_duration: OMA counts duration",
+        ),
+        (
+            {"allow": ["*"], "params": {"change_user": {"attributes": "password"}}},
+            "params.change_user.attributes: expected a list",
+        ),
+        (
+            {"allow": ["*"], "params": {"change_user": {"upsert": "never"}}},
+            "params.change_user.upsert: expected one of any, create_only",
+        ),
     ],
-)  # fmt: skip
+)
 def test_every_problem_is_reported_with_its_field_path(
     caller: dict[str, Any], expected: str
 ) -> None:
-    assert any(p.startswith(expected) for p in problems(caller)), problems(caller)
+    found = problems(caller)
+    assert any(p.startswith(f"callers.helpdesk.{expected}") for p in found), found
 
 
 def warnings_for(caller: dict[str, Any], user: str = "gateway@example.com") -> list[str]:

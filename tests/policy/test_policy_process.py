@@ -33,15 +33,17 @@ def test_a_scoped_caller_through_real_processes(tmp_path: Path) -> None:
         document["callers"]["support"].update(
             allow=["get_user", "change_user", "generate_token"],
             scope={"domains": ["demo.example"]},
-            params={"generate_token": {"types": ["sso"], "max_duration": "2h"},
-                    "change_user": {"attributes": ["name"]}},
-        )  # fmt: skip
+            params={
+                "generate_token": {"types": ["sso"], "max_duration": "2h"},
+                "change_user": {"attributes": ["name"]},
+            },
+        )
         path = write_config(tmp_path / "gateway.yaml", document)
         with gateway_process("serve", "--config", str(path)) as gw:
             wait_ready(ports.admin_url)
             key = KEYS["support"]
             assert post(ports.url, "get_user", {"user": "alice@demo.example"}, key)[1]["success"]
-            cases = [
+            cases: list[tuple[str, dict[str, Any], str]] = [
                 ("get_user", {"user": "erin@demo.test"}, "target_not_allowed"),
                 ("change_user", {"user": "admin@demo.adm", "attributes": {"name": "x"}},
                  "target_not_allowed"),
@@ -55,14 +57,18 @@ def test_a_scoped_caller_through_real_processes(tmp_path: Path) -> None:
                 status, answer = post(ports.url, method, body, key)
                 assert (status, answer["gateway_error"]) == (403, code), (method, answer)
             status, token = post(
-                ports.url, "generate_token",
-                {"user": "alice@demo.example", "type": "sso", "duration": 1, "reason": "ticket"}, key,
-            )  # fmt: skip
+                ports.url,
+                "generate_token",
+                {"user": "alice@demo.example", "type": "sso", "duration": 1, "reason": "ticket"},
+                key,
+            )
             assert status == 200 and token["success"] is True
             gw.wait_for("method_not_allowed")  # the last refusal's record has been written
             audits = [json.loads(x) for x in gw.lines if '"audit"' in x and x.startswith("{")]
             refused = [a for a in audits if a.get("refusal")]
             assert [a["gateway_error"] for a in refused] == [c[2] for c in cases[:4]]
             assert refused[0]["refusal"] == {
-                "rule": "outside_scope", "field": "user", "value": "erin@demo.test"
-            }  # fmt: skip
+                "rule": "outside_scope",
+                "field": "user",
+                "value": "erin@demo.test",
+            }
