@@ -54,10 +54,10 @@ def gateway_config(root: Path, upstream: str, audit_file: str) -> tuple[Path, in
     return path, listen
 
 
-async def load(port: int, requests: int, concurrency: int) -> float:
+async def load(port: int, requests: int, concurrency: int, key: str = KEY) -> float:
     """Seconds for `requests` calls with `concurrency` in flight."""
     url = f"http://127.0.0.1:{port}/api/get_user"
-    body, headers = b'{"user": "alice@demo.example"}', {"Authorization": f"Bearer {KEY}"}
+    body, headers = b'{"user": "alice@demo.example"}', {"Authorization": f"Bearer {key}"}
     left = requests
 
     async def worker(session: aiohttp.ClientSession) -> None:

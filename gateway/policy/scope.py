@@ -14,6 +14,7 @@ only by a pattern that names them exactly: no wildcard hands out an admin login.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ class Refusal:
         return {"rule": self.rule, "field": self.field, "value": self.value}
 
 
+@functools.lru_cache(maxsize=4096)  # a caller's few domains, on every call: bounded, not keyed
 def canonical_domain(name: str) -> str | None:
     """`name` lower-cased without one trailing dot, or None when it is not a domain name."""
     lowered = name.lower()

@@ -24,6 +24,7 @@ to refuse. A method absent from `_FIELDS` is unknown: a scoped caller is refused
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -149,16 +150,28 @@ _UNSCOPABLE = frozenset(
 
 def extract(method: str, body: Mapping[str, Any]) -> tuple[Target, ...]:
     """Every object `body` names for `method`, in field order (none for a global method)."""
+    found = []
+    for first, rest, path, kind in _compiled(method):
+        value = body.get(first)
+        if value is None:  # most fields are absent from most calls: the cheap test first
+            continue
+        for item in _values(value, rest) if rest else (value,):
+            found.append(Target(path, _kind(method, body, path, kind, item), item))
+    return tuple(found)
+
+
+@functools.cache
+def _compiled(method: str) -> tuple[tuple[str, list[str], str, Kind], ...]:
+    """The method's field specs, split once: (first step, remaining steps, path, kind)."""
     if method in GLOBAL_METHODS:
         return ()
     own = _FIELDS.get(method, ())
     known = {path for path, _ in own}
-    fields = (*own, *(spec for spec in _COMMON if spec[0] not in known))
-    found = []
-    for path, kind in fields:
-        for value in _values(body, path.split(".")):
-            found.append(Target(path, _kind(method, body, path, kind, value), value))
-    return tuple(found)
+    specs = []
+    for path, kind in (*own, *(spec for spec in _COMMON if spec[0] not in known)):
+        steps = [part for step in path.split(".") for part in _split_list(step)]
+        specs.append((steps[0], steps[1:], path, kind))
+    return tuple(specs)
 
 
 def is_unscopable(method: str) -> bool:
@@ -176,24 +189,23 @@ def record_view(targets: tuple[Target, ...]) -> dict[str, Any]:
     return view
 
 
+def _split_list(step: str) -> list[str]:
+    return [step[:-2], "[]"] if step.endswith("[]") else [step]
+
+
 def _values(node: Any, steps: list[str]) -> Iterator[Any]:
+    """What `steps` reach from `node`: a name looks into an object, "[]" into each list entry
+    (a single value where a list belongs is still a target: scope judges it)."""
     if not steps:
-        yield node
-        return
-    if not isinstance(node, Mapping):
+        if node is not None:
+            yield node
         return
     step, rest = steps[0], steps[1:]
-    name, is_list = (step[:-2], True) if step.endswith("[]") else (step, False)
-    if name not in node or node[name] is None:
-        return
-    value = node[name]
-    if not is_list:
-        yield from _values(value, rest)
-    elif isinstance(value, list):
-        for entry in value:
+    if step == "[]":
+        for entry in node if isinstance(node, list) else (node,):
             yield from _values(entry, rest)
-    else:  # a single value where a list belongs: still a target, scope judges it
-        yield from _values(value, rest)
+    elif isinstance(node, Mapping):
+        yield from _values(node.get(step), rest)
 
 
 def _kind(method: str, body: Mapping[str, Any], path: str, kind: Kind, value: Any) -> Kind:
