@@ -15,12 +15,23 @@ import structlog
 from aiohttp import web
 
 from .audit import AuditTrail
+from .auth import Presented
+from .auth.presented import from_body, from_headers, without_session_token
+from .auth.tls import peer_names
+from .auth.tokens import can_hold_tokens
 from .call import Call, current_call, request_id_from
-from .errors import BadRequest, GatewayError, NoSuchEndpoint, PayloadTooLarge, WrongHttpMethod
-from .keys import presented_key
+from .errors import (
+    BadRequest,
+    GatewayError,
+    MethodNotAllowed,
+    NoSuchEndpoint,
+    PayloadTooLarge,
+    WrongHttpMethod,
+)
 from .limits import ratelimit_headers
 from .metrics import Metrics
-from .policy import check_method_name
+from .policy import method_from_path
+from .policy.caller import CallerPolicy
 from .runtime import Gateway
 from .settings import Settings
 
@@ -39,12 +50,16 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 async def call_method(request: web.Request) -> web.Response:
     call, gateway = request[CALL], request.app[GATEWAY]
     runtime = gateway.runtime  # one config for the whole call, even if a reload lands meanwhile
-    call.method = check_method_name(request.match_info["method"])  # policy
+    call.method = method_from_path(request.path)  # policy: the path forms OMA libraries build
+    presented = _noted(call, from_headers(request.headers, peer_names(request)))  # auth
+    runtime.auth.early(presented)  # auth: a bad header key is refused before the body is read
     call.body = body = await read_object(request, runtime.settings.max_body)
-    presented = presented_key(request.headers, body)
-    call.presented_key = presented.key  # so logs can redact it, valid or not
-    call.identity = runtime.keyring.identify(presented)  # keys
+    presented = _noted(call, from_body(presented, body))  # auth: OMA-style body credentials
+    call.identity = await runtime.auth.identify(presented)  # auth: who is calling
     policy = runtime.policies[call.identity.caller.name]  # policy: the caller's, asked once
+    if call.method == "authenticate":  # OMA token mode: answered here, never forwarded
+        return await _authenticate(request, call, policy, body)
+    body = without_session_token(body, presented)  # auth: the caller's token never travels
     call.targets = policy.targets(call.method, body)  # policy.targets: what the call touches
     body = policy.authorize(call.method, body, call.targets)  # policy: method, scope, parameters
     request.app[AUDIT].check()  # audit: with fail_closed, no call is served unaudited
@@ -52,6 +67,34 @@ async def call_method(request: web.Request) -> web.Response:
     answer, visible = await policy.forwarder.forward(call, body)  # forward, custody
     call.answer = answer.body
     return web.Response(status=answer.status, body=visible, content_type="application/json")
+
+
+async def _authenticate(
+    request: web.Request, call: Call, policy: CallerPolicy, body: dict[str, Any]
+) -> web.Response:
+    """`authenticate` for a caller: checks the caller's credentials (already done) and, when
+    asked, mints a caller session token. Counted against the caller's limits, audited."""
+    assert call.identity is not None
+    if body.get("generate_session_token") is True and not can_hold_tokens(call.identity):
+        raise MethodNotAllowed("session tokens are not enabled for this caller")
+    request.app[AUDIT].check()
+    call.limits = await policy.limits.admit(request.app[GATEWAY].store.limiter, "authenticate")
+    call.answer = answer = await request.app[GATEWAY].runtime.auth.sessions.answer(
+        call.identity, body
+    )
+    return web.json_response(answer, dumps=_dumps)
+
+
+def _noted(call: Call, presented: Presented) -> Presented:
+    """Keep on the call what logs and audit need from the presented credentials."""
+    secrets = presented.secrets()
+    call.presented_key = secrets[0] if secrets else None  # redacted from logs, valid or not
+    call.client, call.claimed, call.oma_style = (
+        presented.client,
+        presented.claimed,
+        presented.oma_style,
+    )
+    return presented
 
 
 async def read_object(request: web.Request, max_body: int) -> dict[str, Any]:
@@ -111,9 +154,16 @@ async def _answer(request: web.Request, handler: Handler, call: Call) -> web.Str
         log.exception("unhandled_error")
         error = GatewayError()
     call.gateway_error, call.refusal = error.code, error.detail
-    return web.json_response(
-        error.envelope(), status=error.status, headers=error.headers, dumps=_dumps
-    )
+    status = 200 if _answers_like_oma(request, call) else error.status
+    return web.json_response(error.envelope(), status=status, headers=error.headers, dumps=_dumps)
+
+
+def _answers_like_oma(request: web.Request, call: Call) -> bool:
+    """`refusal_status`: OMA answers its own errors with HTTP 200, and some OMA client libraries
+    read a body only from a 2xx; `auto` gives them that when they speak OMA's credentials."""
+    gateway = request.app.get(GATEWAY)
+    mode = "auto" if gateway is None else gateway.runtime.settings.refusal_status
+    return mode == "oma" or (mode == "auto" and call.oma_style)
 
 
 def _dumps(obj: Any) -> str:
@@ -125,7 +175,8 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.App
     app = web.Application(middlewares=[call_scope], handler_args={})
     app[METRICS] = metrics
     app[AUDIT] = AuditTrail(settings.audit)
-    app.router.add_post("/api/{method}", call_method)
+    # Every POST path reaches call_method, which accepts only the forms OMA libraries build.
+    app.router.add_post("/{path:.*}", call_method)
 
     async def gateway_ctx(app: web.Application) -> AsyncIterator[None]:
         gateway = Gateway.open(settings)

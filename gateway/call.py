@@ -15,7 +15,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from .keys import Identity
+from .auth.keys import Identity
 from .policy.targets import Target
 from .secrets import Secret
 from .store import Decision
@@ -58,6 +58,12 @@ class Call:
     duration: float | None = None
     #: The key as presented, known or not: log redaction cuts it out of every line of the call.
     presented_key: Secret | None = None
+    #: The caller's own `credentials.client` (printable ASCII, at most 64 characters).
+    client: str | None = None
+    #: The caller name OMA-style body credentials claimed (bounded, printable): kept for 401s.
+    claimed: str | None = None
+    #: The call carried OMA-style body credentials (`refusal_status: auto` answers it OMA's way).
+    oma_style: bool = False
 
     @property
     def caller(self) -> str | None:
@@ -69,7 +75,8 @@ class Call:
 
     @property
     def key_id(self) -> str | None:
-        return None if self.identity is None else self.identity.key.key_id
+        key = None if self.identity is None else self.identity.key
+        return None if key is None else key.key_id
 
     def finish(self, status: int) -> None:
         self.status = status

@@ -47,7 +47,8 @@ class Forwarder:
         credentials = {
             "user": self._settings.user,
             "token": token.token.reveal(),
-            "client": f"{self._settings.client} caller={call.caller} request={call.request_id}",
+            "client": f"{self._settings.client} caller={call.caller} request={call.request_id}"
+            + (f" {call.client}" if call.client else ""),  # the caller's library, last
         }
         payload = orjson.dumps({**body, "credentials": credentials})
         answer = await self.custody.client.call(str(call.method), payload)

@@ -1,7 +1,7 @@
 """The gateway's long-lived parts, and the config-derived view that a reload swaps whole.
 
 `Gateway` owns what lives as long as the process: the store, and per upstream its pooled client
-and session custody. `Runtime` is everything derived from one config: the keyring, and per
+and session custody. `Runtime` is everything derived from one config: authentication, and per
 caller one compiled `CallerPolicy` (allowlist, scope, parameter rules, limits, forwarder). A
 request reads `gateway.runtime` once and uses that object throughout, so a reload is atomic
 from every call's point of view.
@@ -21,10 +21,10 @@ from dataclasses import dataclass
 
 import structlog
 
+from .auth import Authentication, CallerSessions
 from .call import Call
 from .custody import SessionCustody
 from .forward import Forwarder
-from .keys import Keyring
 from .limits import CallerLimits
 from .policy.caller import CallerPolicy
 from .settings import Settings, UpstreamSettings
@@ -41,15 +41,17 @@ Observer = Callable[[Call], None]
 @dataclass(frozen=True, slots=True, weakref_slot=True)
 class Runtime:
     settings: Settings
-    keyring: Keyring
+    auth: Authentication
     policies: Mapping[str, CallerPolicy]  # by caller name
 
     @classmethod
-    def build(cls, settings: Settings, custodies: Mapping[str, SessionCustody]) -> Runtime:
+    def build(
+        cls, settings: Settings, custodies: Mapping[str, SessionCustody], store: Store
+    ) -> Runtime:
         logins = [u.user for u in settings.upstreams.values()]  # no caller may touch any of them
         return cls(
             settings=settings,
-            keyring=Keyring(settings.callers),
+            auth=Authentication(settings.callers, CallerSessions(store.caller_tokens)),
             policies={
                 c.name: CallerPolicy.build(
                     c,
@@ -107,7 +109,7 @@ class Gateway:
                     replaced.append(current)
                 self.custodies[name] = self._custody(upstream)
         replaced += [self.custodies.pop(n) for n in set(self.custodies) - set(settings.upstreams)]
-        runtime = Runtime.build(settings, self.custodies)
+        runtime = Runtime.build(settings, self.custodies, self.store)
         self._hold(runtime)
         self._retired.update(replaced)
         return runtime

@@ -22,6 +22,7 @@ __all__ = [
     "ChangeRules",
     "HostPort",
     "RateSpec",
+    "SessionTokenSettings",
     "Settings",
     "StoreSettings",
     "TokenRules",
@@ -32,6 +33,7 @@ __all__ = [
 SANDBOX_URL = "sandbox:"
 
 OnError = Literal["fail_open", "fail_closed"]
+RefusalStatus = Literal["auto", "http", "oma"]
 Durability = Literal["flush", "interval", "fsync"]
 
 
@@ -99,6 +101,13 @@ class CallerParams:
 
 
 @dataclass(frozen=True, slots=True)
+class SessionTokenSettings:
+    """`session_tokens`: OMA token mode through the gateway (`authenticate` answered here)."""
+
+    max_lifetime: float = 3 * 3600.0  # seconds
+
+
+@dataclass(frozen=True, slots=True)
 class CallerSettings:
     name: str
     keys: tuple[CallerKey, ...]
@@ -110,6 +119,10 @@ class CallerSettings:
     #: `scope.domains`: shell patterns over domain names; None: no scope (the whole account).
     scope: tuple[str, ...] | None = None
     params: CallerParams = CallerParams()
+    #: None: `session_tokens: false` (the caller may not use token mode).
+    session_tokens: SessionTokenSettings | None = SessionTokenSettings()
+    #: Client-certificate names (SAN URI, SAN DNS, else CN) that identify this caller.
+    tls_identities: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,3 +180,6 @@ class Settings:
     #: After SIGTERM, how long /readyz says 503 while the listener still accepts, so that load
     #: balancers stop sending before connections would be refused.
     drain_delay: float = 0.0
+    #: How the gateway's own refusals are sent: `http` statuses, `oma` (HTTP 200, as OMA answers
+    #: its errors), or `auto` (`oma` for calls with OMA-style body credentials).
+    refusal_status: RefusalStatus = "auto"

@@ -48,11 +48,16 @@ async def test_method_outside_allowlist_gets_403_and_never_reaches_oma(
     assert not any(r.method == "delete_user" for r in oma.requests)
 
 
-async def test_star_caller_still_cannot_call_authenticate(gw: Client, oma: Sandbox) -> None:
+async def test_authenticate_is_answered_by_the_gateway_and_never_forwarded(
+    gw: Client, oma: Sandbox
+) -> None:
     await gw.post("/api/get_user", json={"user": "bob@demo.example"}, headers=bearer("support"))
     logins = oma.authenticate_count  # the gateway's own login is done by now
-    response = await gw.post("/api/authenticate", json={"token": "mine"}, headers=bearer("support"))
-    assert response.status == 403
+    body = {"token": "mine", "generate_session_token": True}
+    response = await gw.post("/api/authenticate", json=body, headers=bearer("support"))
+    answer = await response.json()
+    assert response.status == 200 and answer["success"] is True
+    assert answer["session_token"] != "mine"  # a caller-chosen token is never used
     assert oma.authenticate_count == logins
 
 
@@ -72,6 +77,6 @@ async def test_unknown_paths_and_http_methods_answer_in_the_envelope(gw: Client)
     response = await gw.get("/api/get_user")
     assert response.status == 405
     assert (await response.json())["success"] is False
-    response = await gw.post("/elsewhere", json={})
+    response = await gw.post("/some/where/else", json={})
     assert response.status == 404
     assert (await response.json())["gateway_error"] == "not_found"

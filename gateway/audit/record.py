@@ -23,7 +23,9 @@ __all__ = ["FOREIGN_FIELDS", "build_record", "result"]
 
 #: Record fields holding what a caller or OMA sent: the only ones a secret could reach. Every
 #: other field is the gateway's own (config names, validated method, codes, numbers).
-FOREIGN_FIELDS = ("request_id", "remote", "targets", "refusal", "outcome")
+FOREIGN_FIELDS = (
+    "request_id", "remote", "client", "claimed_caller", "targets", "refusal", "outcome",
+)  # fmt: skip
 _MAX_TEXT = 512  # a target is a name, not a document: longer strings are cut
 _MAX_ITEMS = 1000  # ids beyond this are counted, not listed
 
@@ -34,6 +36,10 @@ def build_record(call: Call) -> dict[str, Any]:
         "request_id": call.request_id,
         "caller": call.caller,
         "key_id": call.key_id,
+        "via": None if call.identity is None else call.identity.via,
+        "token_id": None if call.identity is None else call.identity.token_id,
+        "client": call.client,
+        "claimed_caller": call.claimed if call.identity is None else None,
         "upstream": call.upstream,
         "remote": call.remote,
         "method": call.method,

@@ -5,6 +5,6 @@ The request path asks a caller's policy once per call; adding a rule means addin
 policy, not another per-caller dict beside it.
 """
 
-from .methods import Allowlist, check_method_name, is_never_forwarded
+from .methods import Allowlist, check_method_name, is_never_forwarded, method_from_path
 
-__all__ = ["Allowlist", "check_method_name", "is_never_forwarded"]
+__all__ = ["Allowlist", "check_method_name", "is_never_forwarded", "method_from_path"]

@@ -14,9 +14,15 @@ import fnmatch
 import re
 from dataclasses import dataclass, field
 
-from ..errors import BadRequest, MethodNotAllowed
+from ..errors import BadRequest, MethodNotAllowed, NoSuchEndpoint
 
-__all__ = ["HIGH_RISK", "Allowlist", "check_method_name", "is_never_forwarded"]
+__all__ = [
+    "HIGH_RISK",
+    "Allowlist",
+    "check_method_name",
+    "is_never_forwarded",
+    "method_from_path",
+]
 
 _METHOD_NAME = re.compile(r"_?[a-z][a-z0-9_]{0,63}")
 _NEVER_FORWARDED = frozenset({"authenticate"})
@@ -31,6 +37,16 @@ def check_method_name(name: str) -> str:
     if _METHOD_NAME.fullmatch(name) is None:
         raise BadRequest("malformed method name")
     return name
+
+
+def method_from_path(path: str) -> str:
+    """The method of `POST /api/{method}` and of the forms OMA client libraries build from their
+    documented base URLs: repeated slashes (`/api//get_user`), `/api/api/{method}` (the toolkit's
+    README) and `/{method}` (a base URL that drops `/api`). No other path names a method."""
+    segments = [s for s in path.split("/") if s]
+    if not segments or segments[:-1] not in ([], ["api"], ["api", "api"]) or segments[-1] == "api":
+        raise NoSuchEndpoint()
+    return check_method_name(segments[-1])
 
 
 def is_never_forwarded(method: str) -> bool:

@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 from ..settings import StoreSettings
-from .base import Decision, Limiter, LimitRule, LimitState, SessionStore, Store, StoredToken
+from .base import (
+    CallerTokens,
+    Decision,
+    Limiter,
+    LimitRule,
+    LimitState,
+    SessionStore,
+    Store,
+    StoredToken,
+    TokenGrant,
+)
 from .memory import MemoryStore
 
 __all__ = [
+    "CallerTokens",
     "Decision",
     "LimitRule",
     "LimitState",
@@ -14,6 +25,7 @@ __all__ = [
     "SessionStore",
     "Store",
     "StoredToken",
+    "TokenGrant",
     "open_store",
 ]
 

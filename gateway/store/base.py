@@ -7,6 +7,8 @@ Two narrow interfaces, so the request path never knows which backend it talks to
   stale token is dropped only if it is still the current one.
 * `Limiter` checks and consumes every rate limit that applies to a request in one atomic step: a
   request denied by one limit consumes none of the others.
+* `CallerTokens` keeps the session tokens the gateway issues to its own callers (OMA token mode
+  through the gateway), by digest only: the token itself is never stored.
 """
 
 from __future__ import annotations
@@ -18,7 +20,17 @@ from typing import Protocol
 from ..secrets import Secret
 from ..settings import RateSpec
 
-__all__ = ["Decision", "LimitRule", "LimitState", "Limiter", "SessionStore", "Store", "StoredToken"]
+__all__ = [
+    "CallerTokens",
+    "Decision",
+    "LimitRule",
+    "LimitState",
+    "Limiter",
+    "SessionStore",
+    "Store",
+    "StoredToken",
+    "TokenGrant",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +101,30 @@ class Limiter(Protocol):
     async def check(self, rules: Sequence[LimitRule]) -> Decision: ...
 
 
+@dataclass(frozen=True, slots=True)
+class TokenGrant:
+    """What a caller session token stands for: the caller, the key it was issued against (the
+    token dies with that key), and when it expires."""
+
+    caller: str
+    key_digest: str
+    expires_at: float
+
+
+class CallerTokens(Protocol):
+    async def put(self, token_digest: str, grant: TokenGrant) -> None: ...
+
+    async def get(self, token_digest: str) -> TokenGrant | None:
+        """The grant while it has not expired; None for unknown, expired or unreadable."""
+        ...
+
+
 class Store(Protocol):
     @property
     def sessions(self) -> SessionStore: ...
+
+    @property
+    def caller_tokens(self) -> CallerTokens: ...
 
     @property
     def limiter(self) -> Limiter: ...

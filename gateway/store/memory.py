@@ -7,10 +7,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 
 from ..secrets import Secret
-from .base import Decision, LimitRule, LimitState, StoredToken
+from .base import Decision, LimitRule, LimitState, StoredToken, TokenGrant
 from .gcra import gcra
 
-__all__ = ["MemoryLimiter", "MemorySessions", "MemoryStore"]
+__all__ = ["MemoryCallerTokens", "MemoryLimiter", "MemorySessions", "MemoryStore"]
 
 
 class MemorySessions:
@@ -74,6 +74,40 @@ class MemoryLimiter:
         return decision
 
 
+class MemoryCallerTokens:
+    """Caller tokens of this process. Bounded: beyond `capacity` the expired go first, then the
+    oldest, so no amount of `authenticate` calls grows memory without bound."""
+
+    def __init__(self, clock: Callable[[], float] = time.time, capacity: int = 100_000) -> None:
+        self._grants: dict[str, TokenGrant] = {}
+        self._clock, self._capacity = clock, capacity
+
+    async def put(self, token_digest: str, grant: TokenGrant) -> None:
+        self.put_now(token_digest, grant)
+
+    def put_now(self, token_digest: str, grant: TokenGrant) -> None:
+        if len(self._grants) >= self._capacity:
+            self._evict()
+        self._grants[token_digest] = grant
+
+    async def get(self, token_digest: str) -> TokenGrant | None:
+        return self.get_now(token_digest)
+
+    def get_now(self, token_digest: str) -> TokenGrant | None:
+        grant = self._grants.get(token_digest)
+        if grant is not None and grant.expires_at <= self._clock():
+            del self._grants[token_digest]
+            return None
+        return grant
+
+    def _evict(self) -> None:
+        now = self._clock()
+        for digest in [d for d, g in self._grants.items() if g.expires_at <= now]:
+            del self._grants[digest]
+        while len(self._grants) >= self._capacity:
+            del self._grants[next(iter(self._grants))]  # dicts keep insertion order: the oldest
+
+
 class MemoryStore:
     #: Always healthy: there is nothing to lose contact with (same attributes as Redis's).
     healthy, breaker_state = True, "closed"
@@ -81,6 +115,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self.sessions = MemorySessions()
         self.limiter = MemoryLimiter()
+        self.caller_tokens = MemoryCallerTokens()
         self.errors: Mapping[str, int] = {}
         self.fallbacks: Mapping[str, int] = {}
 

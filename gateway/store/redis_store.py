@@ -9,24 +9,36 @@ one Redis Cluster slot; the `oma-gw:` prefix keeps a shared Redis tidy):
     oma-gw:{oma}:session         hash: blob (AES-GCM), digest, issued_at, expires_at, refresh_at
     oma-gw:{oma}:session:lease   random value while one replica logs in (SET NX PX)
     oma-gw:{oma}:caller:billing  GCRA TAT, from limits.py's rule keys
+    oma-gw:ctoken:<sha256>       a caller session token's grant (AES-GCM, bound to the key
+                                 name, so a grant written by anyone without the store key, or
+                                 copied under another token's name, does not open), with a TTL
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import secrets
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..secrets import Secret
 from ..settings import StoreSettings
-from .base import Decision, LimitRule, LimitState, StoredToken
+from .base import Decision, LimitRule, LimitState, StoredToken, TokenGrant
 from .coalesce import Coalescer
 from .connect import connect
 from .crypto import TokenCipher, UndecryptableToken, token_digest
 from .scripts import DISCARD_SESSION, GCRA, RELEASE, SAVE_SESSION, Client, Script
 
-__all__ = ["PREFIX", "RedisLease", "RedisLimiter", "RedisSessions", "RedisStore"]
+__all__ = [
+    "PREFIX",
+    "RedisCallerTokens",
+    "RedisLease",
+    "RedisLimiter",
+    "RedisSessions",
+    "RedisStore",
+]
 
 PREFIX = "oma-gw:"
 
@@ -90,6 +102,31 @@ class RedisSessions:
             await self._release(self._client, [lease.key], [lease.value])
 
 
+class RedisCallerTokens:
+    def __init__(self, client: Client, cipher: TokenCipher) -> None:
+        self._client = client
+        self._cipher = cipher
+
+    async def put(self, token_digest: str, grant: TokenGrant) -> None:
+        key = f"{PREFIX}ctoken:{token_digest}"
+        plain = json.dumps([grant.caller, grant.key_digest, grant.expires_at])
+        ttl_ms = max(1, int((grant.expires_at - time.time()) * 1000))
+        await self._client.set(key, self._cipher.encrypt(Secret(plain), key), px=ttl_ms)
+
+    async def get(self, token_digest: str) -> TokenGrant | None:
+        key = f"{PREFIX}ctoken:{token_digest}"
+        blob = await self._client.get(key)
+        if blob is None:
+            return None
+        try:
+            plain = self._cipher.decrypt(_bytes(blob), key).reveal()
+            caller, key_digest, expires_at = json.loads(plain)
+            grant = TokenGrant(str(caller), str(key_digest), float(expires_at))
+        except (UndecryptableToken, ValueError, TypeError):
+            return None  # unreadable is absent: the caller authenticates again
+        return grant if grant.expires_at > time.time() else None
+
+
 class RedisLimiter:
     """GCRA in one Lua script: every rule of a call checked and consumed in one round trip."""
 
@@ -131,6 +168,7 @@ class RedisStore:
         cipher = TokenCipher(settings.encryption_key, settings.previous_encryption_keys)
         self.sessions = RedisSessions(self.client, cipher)
         self.limiter = RedisLimiter(self.client, coalesce=coalesce)
+        self.caller_tokens = RedisCallerTokens(self.client, cipher)
 
     async def ping(self) -> bool:
         return bool(await self.client.ping())

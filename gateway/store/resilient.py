@@ -9,6 +9,8 @@ open). What a refused or failed call means depends on what it was for:
 * session custody always falls back to this process's `MemorySessions`, so callers are still
   served: each replica then logs in for itself until Redis is back. Every saved token is kept in
   memory too, so a replica that loses Redis keeps the fleet's token it last saw.
+* caller session tokens are issued into this process's memory while Redis is down (see
+  `FallbackCallerTokens`).
 
 Attributes for metrics, read at scrape time: `healthy`, `breaker_state`, `errors` (failed Redis
 calls by operation) and `fallbacks` (operations answered in-process by operation).
@@ -22,12 +24,12 @@ from collections.abc import Sequence
 from ..errors import StoreUnavailable
 from ..secrets import Secret
 from ..settings import StoreSettings
-from .base import Decision, LimitRule, StoredToken
+from .base import Decision, LimitRule, StoredToken, TokenGrant
 from .breaker import BreakerOpen, CircuitBreaker
-from .memory import MemoryLimiter, MemorySessions
-from .redis_store import RedisLease, RedisLimiter, RedisSessions, RedisStore
+from .memory import MemoryCallerTokens, MemoryLimiter, MemorySessions
+from .redis_store import RedisCallerTokens, RedisLease, RedisLimiter, RedisSessions, RedisStore
 
-__all__ = ["FallbackLimiter", "FallbackSessions", "ResilientStore"]
+__all__ = ["FallbackCallerTokens", "FallbackLimiter", "FallbackSessions", "ResilientStore"]
 
 
 class FallbackLimiter:
@@ -102,12 +104,39 @@ class FallbackSessions:
             self.fallbacks["release"] += 1  # the lease expires on its own (PX)
 
 
+class FallbackCallerTokens:
+    """Caller tokens in Redis, or in this process while Redis is down. A token issued during an
+    outage works on the replica that issued it; one issued before it is not found elsewhere
+    until Redis is back (the caller gets `unauthenticated` and authenticates again)."""
+
+    def __init__(self, redis: RedisCallerTokens, breaker: CircuitBreaker) -> None:
+        self._redis, self._breaker = redis, breaker
+        self._local = MemoryCallerTokens()
+        self.fallbacks: Counter[str] = Counter()
+
+    async def put(self, token_digest: str, grant: TokenGrant) -> None:
+        try:
+            await self._breaker.call("token_put", lambda: self._redis.put(token_digest, grant))
+        except BreakerOpen:
+            self.fallbacks["token_put"] += 1
+            self._local.put_now(token_digest, grant)
+
+    async def get(self, token_digest: str) -> TokenGrant | None:
+        try:
+            found = await self._breaker.call("token_get", lambda: self._redis.get(token_digest))
+        except BreakerOpen:
+            self.fallbacks["token_get"] += 1
+            found = None
+        return found or self._local.get_now(token_digest)
+
+
 class ResilientStore:
     def __init__(self, settings: StoreSettings) -> None:
         self.redis = RedisStore(settings)
         self.breaker = CircuitBreaker(settings.timeout)
         self.sessions = FallbackSessions(self.redis.sessions, self.breaker)
         self.limiter = FallbackLimiter(self.redis.limiter, self.breaker, settings)
+        self.caller_tokens = FallbackCallerTokens(self.redis.caller_tokens, self.breaker)
 
     @property
     def healthy(self) -> bool:
@@ -123,7 +152,7 @@ class ResilientStore:
 
     @property
     def fallbacks(self) -> Counter[str]:
-        return self.limiter.fallbacks + self.sessions.fallbacks
+        return self.limiter.fallbacks + self.sessions.fallbacks + self.caller_tokens.fallbacks
 
     async def ping(self) -> bool:
         """Whether Redis answers now; never raises (readiness asks this)."""

@@ -11,7 +11,7 @@ from pytest_aiohttp import AiohttpClient
 
 from gateway.app import METRICS
 
-from ..support import Client, caller
+from ..support import KEYS, Client, caller
 from .conftest import Recorder, audited_post, gateway_for
 
 SCOPE = ("customers.example", "*.customers.example")
@@ -63,7 +63,7 @@ IN_SCOPE: list[tuple[str, dict[str, Any]]] = [
 async def test_an_in_scope_call_reaches_oma_unchanged_apart_from_credentials(
     gw: Client, recorder: tuple[Recorder, str], method: str, body: dict[str, Any]
 ) -> None:
-    sent = {**body, "credentials": {"user": "support", "password": "ignored-anyway"}}
+    sent = {**body, "credentials": {"user": "support", "password": KEYS["support"], "client": "x"}}
     status, answer, record = await audited_post(gw, method, sent, "support")
     assert status == 200 and answer == {"success": True}
     ((seen_method, seen),) = recorder[0].forwarded()

@@ -1,0 +1,66 @@
+"""Callers' own session tokens: OMA's token mode, answered by the gateway and never forwarded.
+
+`authenticate` with `generate_session_token: true` mints an opaque token (256 random bits) bound
+to the caller and the key it authenticated with; only its sha256 digest is stored (in the shared
+store, so every replica knows it and it survives restarts with Redis). A token dies with its
+key: the grant names the key's digest, and a key no longer configured (or expired) identifies
+nobody. A caller-chosen top-level `token` is never used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ..secrets import Secret
+from ..settings import SessionTokenSettings
+from ..store import CallerTokens, TokenGrant
+from .keys import Identity
+
+__all__ = ["PREFIX", "CallerSessions", "can_hold_tokens", "token_digest", "token_id"]
+
+PREFIX = "omagw_st_"  # so secret scanners (and people) can tell a caller token from a key
+_DEFAULT_SECONDS = 10800  # OMA's default session_token_duration
+
+
+def token_digest(token: Secret) -> str:
+    return hashlib.sha256(token.reveal().encode()).hexdigest()
+
+
+def token_id(token: Secret) -> str:
+    """What the audit may name: a prefix of the digest, never the token."""
+    return token_digest(token)[:12]
+
+
+def can_hold_tokens(identity: Identity) -> bool:
+    """Tokens are bound to a key (they die with it): a caller known by certificate alone, or one
+    with `session_tokens: false`, gets none."""
+    return identity.key is not None and identity.caller.session_tokens is not None
+
+
+class CallerSessions:
+    def __init__(self, store: CallerTokens, clock: Callable[[], float] = time.time) -> None:
+        self._store, self._clock = store, clock
+
+    async def answer(self, identity: Identity, body: Mapping[str, Any]) -> dict[str, Any]:
+        """OMA's answer to `authenticate`: a new token when asked for one, else just success."""
+        if body.get("generate_session_token") is not True:
+            return {"success": True}
+        rules = identity.caller.session_tokens
+        assert rules is not None and identity.key is not None  # checked by the caller
+        seconds = _duration(body.get("session_token_duration"), rules)
+        token = Secret(PREFIX + secrets.token_urlsafe(32))
+        grant = TokenGrant(identity.caller.name, identity.key.digest, self._clock() + seconds)
+        await self._store.put(token_digest(token), grant)
+        return {"success": True, "session_token": token.reveal(), "session_token_duration": seconds}
+
+    async def find(self, token: Secret) -> TokenGrant | None:
+        return await self._store.get(token_digest(token))
+
+
+def _duration(asked: object, rules: SessionTokenSettings) -> int:
+    seconds = asked if isinstance(asked, int) and not isinstance(asked, bool) else _DEFAULT_SECONDS
+    return max(1, min(seconds, int(rules.max_lifetime)))
