@@ -1,0 +1,177 @@
+"""Callers' own session tokens (OMA token mode through the gateway), as ocolin/OpenSrsMail and
+the toolkit's token mode use them: `authenticate` with `generate_session_token`, a cached token,
+then calls with `credentials: {user, token}`. Against the real sandbox and, for the fleet, a real
+redis-server shared by two gateway "replicas"."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from typing import Any
+
+from pytest_aiohttp import AiohttpClient
+
+from gateway.app import GATEWAY, create_app
+from gateway.sandbox import Sandbox
+from gateway.settings import RateSpec, SessionTokenSettings, Settings
+
+from ..policy.conftest import Recorder
+from ..store.conftest import redis_settings
+from ..support import KEYS, Client, caller, make_settings
+
+ALICE = {"user": "alice@demo.example"}
+
+
+def password_creds(name: str = "billing") -> dict[str, str]:
+    return {"user": name, "password": KEYS[name], "client": "ocolin/opensrs-mail"}
+
+
+async def authenticate(gw: Client, **extra: Any) -> dict[str, Any]:
+    body = {"credentials": password_creds(), "generate_session_token": True, **extra}
+    response = await gw.post("/api/authenticate", json=body)
+    assert response.status == 200
+    answer: dict[str, Any] = await response.json()
+    return answer
+
+
+async def with_token(
+    gw: Client, token: str, method: str = "get_user", **body: Any
+) -> dict[str, Any]:
+    sent = {**ALICE, **body, "credentials": {"user": "billing", "token": token}}
+    response = await gw.post(f"/api/{method}", json=sent)
+    answer: dict[str, Any] = await response.json()
+    return answer
+
+
+async def test_a_token_mode_client_authenticates_then_calls_with_its_token(
+    gw: Client, oma: Sandbox
+) -> None:
+    logins = oma.authenticate_count
+    answer = await authenticate(gw, session_token_duration=600)
+    assert answer["success"] is True and answer["session_token_duration"] == 600
+    token = answer["session_token"]
+    assert len(token) >= 32 and token != KEYS["billing"]
+    assert (await with_token(gw, token))["success"] is True
+    # Checking the token the way the toolkit's Authenticate demo does.
+    check = await gw.post(
+        "/api/authenticate", json={"credentials": {"user": "billing", "token": token}}
+    )
+    assert await check.json() == {"success": True}
+    # Never forwarded: OMA saw no extra login, and never the caller's token.
+    assert oma.authenticate_count <= logins + 1  # at most the gateway's own warm-up login
+    assert all(r.token != token for r in oma.requests)
+
+
+async def test_authenticate_without_generate_session_token_just_says_yes(gw: Client) -> None:
+    response = await gw.post("/api/authenticate", json={"credentials": password_creds()})
+    assert response.status == 200 and await response.json() == {"success": True}
+
+
+async def test_the_lifetime_is_capped_and_defaults_to_omas(
+    aiohttp_client: AiohttpClient, oma_url: str
+) -> None:
+    rules = SessionTokenSettings(max_lifetime=3600.0)
+    gw = await aiohttp_client(
+        create_app(make_settings(oma_url, {"billing": caller("billing", session_tokens=rules)}))
+    )
+    assert (await authenticate(gw, session_token_duration=86400))["session_token_duration"] == 3600
+    assert (await authenticate(gw))["session_token_duration"] == 3600  # OMA's 10800, capped
+    assert (await authenticate(gw, session_token_duration=0))["session_token_duration"] == 1
+
+
+async def test_an_expired_or_unknown_token_is_unauthenticated(gw: Client) -> None:
+    token = (await authenticate(gw, session_token_duration=1))["session_token"]
+    assert (await with_token(gw, token))["success"] is True
+    await asyncio.sleep(1.2)
+    expired = await with_token(gw, token)
+    assert expired["gateway_error"] == "unauthenticated" and expired["error_number"] == 1
+    assert (await with_token(gw, "omagw_st_not-a-real-token"))["gateway_error"] == "unauthenticated"
+
+
+async def test_a_token_is_bound_to_its_caller(gw: Client) -> None:
+    token = (await authenticate(gw))["session_token"]
+    sent = {**ALICE, "credentials": {"user": "support", "token": token}}
+    response = await gw.post("/api/get_user", json=sent)
+    assert (await response.json())["gateway_error"] == "unauthenticated"
+
+
+async def test_a_token_dies_with_its_key_on_reload(
+    aiohttp_client: AiohttpClient, settings: Settings
+) -> None:
+    app = create_app(settings)
+    gw = await aiohttp_client(app)
+    token = (await authenticate(gw))["session_token"]
+    assert (await with_token(gw, token))["success"] is True
+    callers = dict(settings.callers)
+    callers["billing"] = replace(callers["billing"], keys=())  # the key is removed
+    app[GATEWAY].reload(replace(settings, callers=callers))
+    assert (await with_token(gw, token))["gateway_error"] == "unauthenticated"
+
+
+async def test_session_tokens_can_be_turned_off(
+    aiohttp_client: AiohttpClient, oma_url: str
+) -> None:
+    gw = await aiohttp_client(
+        create_app(make_settings(oma_url, {"billing": caller("billing", session_tokens=None)}))
+    )
+    body = {"credentials": password_creds(), "generate_session_token": True}
+    answer = await (await gw.post("/api/authenticate", json=body)).json()
+    assert answer["gateway_error"] == "method_not_allowed"
+
+
+async def test_authenticate_counts_against_the_callers_rate_limit(
+    aiohttp_client: AiohttpClient, oma_url: str
+) -> None:
+    limited = caller("billing", rate_limit=RateSpec(rate=0.01, burst=1))
+    gw = await aiohttp_client(create_app(make_settings(oma_url, {"billing": limited})))
+    await authenticate(gw)
+    body = {"credentials": password_creds(), "generate_session_token": True}
+    response = await gw.post("/api/authenticate", json=body)
+    assert (await response.json())["gateway_error"] == "rate_limited"
+    assert "Retry-After" in response.headers
+
+
+async def test_the_toolkits_top_level_copy_of_the_token_is_not_forwarded(
+    aiohttp_client: AiohttpClient, recorder: tuple[Recorder, str]
+) -> None:
+    minter = caller("billing", allow=("generate_token",))
+    gw = await aiohttp_client(create_app(make_settings(recorder[1], {"billing": minter})))
+    token = (await authenticate(gw))["session_token"]
+    # The PHP toolkit copies the token to a top-level `token` beside credentials.token: on
+    # generate_token that would otherwise read as a caller-chosen token.
+    sent = {"user": "alice@demo.example", "type": "sso", "reason": "r", "token": token,
+            "credentials": {"user": "billing", "token": token}}  # fmt: skip
+    answer = await (await gw.post("/api/generate_token", json=sent)).json()
+    assert answer == {"success": True}
+    ((method, forwarded),) = recorder[0].forwarded()
+    assert method == "generate_token" and "token" not in forwarded
+    assert token not in str(forwarded)
+
+
+async def test_the_token_is_audited_by_id_never_in_clear(gw: Client) -> None:
+    from structlog.testing import capture_logs
+
+    token = (await authenticate(gw))["session_token"]
+    with capture_logs() as logs:
+        await with_token(gw, token)
+    (record,) = [e for e in logs if e["event"] == "audit"]
+    assert (
+        record["via"] == "session_token"
+        and record["token_id"]
+        and record["token_id"] not in token[:20]
+    )
+    assert token not in repr(logs)
+
+
+async def test_a_token_works_on_every_replica_and_survives_a_restart(
+    aiohttp_client: AiohttpClient, oma_url: str, redis_url: str
+) -> None:
+    store = redis_settings(redis_url)
+    settings = make_settings(oma_url, store=store)
+    first = await aiohttp_client(create_app(settings))
+    token = (await authenticate(first))["session_token"]
+    second = await aiohttp_client(create_app(settings))  # another replica on the same Redis
+    assert (await with_token(second, token))["success"] is True
+    await first.close()  # "restart": a new process would start with nothing in memory
+    restarted = await aiohttp_client(create_app(settings))
+    assert (await with_token(restarted, token))["success"] is True
