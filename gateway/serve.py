@@ -30,6 +30,7 @@ from .admin import create_admin_app
 from .app import GATEWAY, create_app
 from .keyexpiry import log_expiring_keys, watch_key_expiry
 from .settings import SANDBOX_URL, Settings
+from .tls import TLS_CONTEXT, reload_context, server_context
 from .validation import ConfigError, load_settings
 from .workers import EXIT_CANNOT_START, worker_problems
 
@@ -74,6 +75,8 @@ async def serve(
     loop.add_signal_handler(signal.SIGINT, stop.set)
     async with _sandboxes(settings) as settings:
         app = create_app(settings)
+        if settings.tls is not None:
+            app[TLS_CONTEXT] = server_context(settings.tls)
         watch_key_expiry(app)
         runner = web.AppRunner(app, handle_signals=False, access_log=None,
                                shutdown_timeout=settings.drain_timeout)  # fmt: skip
@@ -105,7 +108,10 @@ async def _listen(
 ) -> None:
     # Only a worker shares the port: alone, a second gateway on the same port must fail loudly.
     listen = settings.listen
-    await web.TCPSite(runner, listen.host, listen.port, reuse_port=seat is not None).start()
+    tls = runner.app.get(TLS_CONTEXT) if runner.app is not None else None
+    await web.TCPSite(
+        runner, listen.host, listen.port, reuse_port=seat is not None, ssl_context=tls
+    ).start()
     if seat is not None:
         await web.UnixSite(admin, seat.admin_socket).start()
     else:
@@ -176,7 +182,12 @@ async def reload(app: web.Application, path: Path, workers: int = 1) -> bool:
     settings = dataclasses.replace(
         settings, listen=running.listen, admin_listen=running.admin_listen
     )
+    if (settings.tls is None) != (running.tls is None):
+        log.error("config_reload_refused", problems=["tls: turning TLS on or off needs a restart"])
+        return False
     gateway.reload(settings)
+    if settings.tls is not None:  # new handshakes get the new certificate; open ones keep theirs
+        reload_context(app[TLS_CONTEXT], settings.tls)
     log.info("config_reloaded", callers=len(settings.callers), upstreams=len(settings.upstreams))
     log_expiring_keys(settings)
     return True

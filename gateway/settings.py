@@ -25,6 +25,7 @@ __all__ = [
     "SessionTokenSettings",
     "Settings",
     "StoreSettings",
+    "TlsSettings",
     "TokenRules",
     "UpstreamSettings",
 ]
@@ -167,6 +168,17 @@ class AuditSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class TlsSettings:
+    """`tls`: the callers' port speaks HTTPS only; files re-read on SIGHUP."""
+
+    cert_file: str
+    key_file: str
+    #: Verify client certificates against this CA (asked for, not required): they identify
+    #: callers by `tls_identities`.
+    client_ca_file: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     upstreams: Mapping[str, UpstreamSettings]
     callers: Mapping[str, CallerSettings]
@@ -183,3 +195,4 @@ class Settings:
     #: How the gateway's own refusals are sent: `http` statuses, `oma` (HTTP 200, as OMA answers
     #: its errors), or `auto` (`oma` for calls with OMA-style body credentials).
     refusal_status: RefusalStatus = "auto"
+    tls: TlsSettings | None = None

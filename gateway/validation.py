@@ -29,10 +29,13 @@ from .settings import (
     CallerSettings,
     HostPort,
     RateSpec,
+    SessionTokenSettings,
     Settings,
     StoreSettings,
+    TlsSettings,
     UpstreamSettings,
 )
+from .tls import tls_problem
 from .units import parse_duration, parse_rate, parse_size
 
 __all__ = ["ConfigError", "load_settings", "parse_settings"]
@@ -71,6 +74,10 @@ def parse_settings(document: object, env: Mapping[str, str] | None = None) -> Se
         audit=_audit(r, top.get("audit")),
         drain_timeout=r.convert(top.get("drain_timeout"), "drain_timeout", parse_duration, 20.0),
         drain_delay=r.convert(top.get("drain_delay"), "drain_delay", parse_duration, 0.0),
+        refusal_status=cast(
+            Any, r.choice(top.get("refusal_status"), "refusal_status", ("auto", "http", "oma"))
+        ),
+        tls=_tls(r, top.get("tls")),
     )
     if settings.listen == settings.admin_listen:
         r.fail("admin_listen", "must differ from listen: the admin port is never the callers'")
@@ -89,7 +96,27 @@ _TOP_FIELDS = {
     "audit",
     "drain_timeout",
     "drain_delay",
+    "refusal_status",
+    "tls",
 }
+
+
+def _tls(r: Reader, value: object) -> TlsSettings | None:
+    if value is None:
+        return None
+    fields = r.mapping(value, "tls", {"cert_file", "key_file", "client_ca_file"})
+    files = {}
+    for name in ("cert_file", "key_file", "client_ca_file"):
+        if name in fields or name != "client_ca_file":
+            path = r.string(fields.get(name), f"tls.{name}")
+            if path and not Path(path).is_file():
+                r.fail(f"tls.{name}", f"cannot read {path}")
+            files[name] = path
+    tls = TlsSettings(files["cert_file"], files["key_file"], files.get("client_ca_file"))
+    problem = tls_problem(tls) if not r.problems else None
+    if problem:
+        r.fail("tls", problem)
+    return tls
 
 
 def _host_port(value: object) -> HostPort:
@@ -300,6 +327,8 @@ def _caller(
             "method_limits",
             "scope",
             "params",
+            "session_tokens",
+            "tls_identities",
         },
     )
     upstream = fields.get("upstream")
@@ -326,7 +355,23 @@ def _caller(
         method_limits=_method_limits(r, limits, f"{path}.method_limits"),
         scope=read_scope(r, fields.get("scope"), f"{path}.scope"),
         params=read_params(r, fields.get("params"), f"{path}.params"),
+        session_tokens=_session_tokens(
+            r, fields.get("session_tokens", {}), f"{path}.session_tokens"
+        ),
+        tls_identities=r.strings(fields.get("tls_identities"), f"{path}.tls_identities"),
     )
+
+
+def _session_tokens(r: Reader, value: object, path: str) -> SessionTokenSettings | None:
+    if value is False:
+        return None
+    fields = r.mapping(value, path, {"max_lifetime"})
+    lifetime = r.convert(
+        fields.get("max_lifetime"), f"{path}.max_lifetime", parse_duration, 10800.0
+    )
+    if not 1 <= lifetime <= 86400:
+        r.fail(f"{path}.max_lifetime", "from 1s to 24h (OMA's own session tokens last at most 24h)")
+    return SessionTokenSettings(max_lifetime=lifetime)
 
 
 def _method_limits(r: Reader, limits: dict[str, Any], path: str) -> dict[str, RateSpec]:
