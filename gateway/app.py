@@ -20,6 +20,7 @@ from .auth.presented import from_body, from_headers, without_session_token
 from .auth.tls import peer_names
 from .auth.tokens import can_hold_tokens
 from .call import Call, current_call, request_id_from
+from .downloads import LINK_FIELDS, stream_file
 from .errors import (
     BadRequest,
     GatewayError,
@@ -66,7 +67,43 @@ async def call_method(request: web.Request) -> web.Response:
     call.limits = await policy.limits.admit(gateway.store.limiter, call.method)  # limits
     answer, visible = await policy.forwarder.forward(call, body)  # forward, custody
     call.answer = answer.body
+    visible = await _download_link(request, call, policy, visible)  # downloads
     return web.Response(status=answer.status, body=visible, content_type="application/json")
+
+
+async def _download_link(
+    request: web.Request, call: Call, policy: CallerPolicy, visible: bytes
+) -> bytes:
+    """OMA's tokenised download URL swapped for a gateway link only this caller can use."""
+    if call.method not in LINK_FIELDS or call.answer is None or call.caller is None:
+        return visible
+    upstream = policy.forwarder.custody.client.settings.url
+    base = f"{request.scheme}://{request.host}"
+    answers = (call.answer, orjson.loads(visible))
+    offered = await request.app[GATEWAY].downloads.offer(
+        call.method, call.caller, answers, upstream, base
+    )
+    return visible if offered is None else orjson.dumps(offered)
+
+
+async def download(request: web.Request) -> web.StreamResponse:
+    """GET /download/{link}: the file behind a link this caller was given, streamed from OMA."""
+    call, gateway = request[CALL], request.app[GATEWAY]
+    runtime = gateway.runtime
+    call.method = "download"
+    presented = _noted(call, from_headers(request.headers, peer_names(request)))
+    call.identity = await runtime.auth.identify(presented)  # auth: same credentials as calls
+    grant = await gateway.downloads.find(request.match_info["link"], call.identity.caller.name)
+    if grant is None:
+        raise NoSuchEndpoint("no such download for this caller (links last 15 minutes)")
+    policy = runtime.policies[call.identity.caller.name]
+    call.limits = await policy.limits.admit(gateway.store.limiter, "download")
+    headers = {"X-Request-ID": call.request_id, **_limit_headers(call)}
+    return await stream_file(request, policy.forwarder.custody.client.session, grant.url, headers)
+
+
+def _limit_headers(call: Call) -> dict[str, str]:
+    return {} if call.limits is None else ratelimit_headers(call.limits)
 
 
 async def _authenticate(
@@ -135,9 +172,10 @@ async def call_scope(request: web.Request, handler: Handler) -> web.StreamRespon
     finally:
         in_flight.dec()
         current_call.reset(scope)
-    response.headers["X-Request-ID"] = call.request_id
-    if call.limits is not None:
-        response.headers.update(ratelimit_headers(call.limits))
+    if not response.prepared:  # a streamed download sent its headers already
+        response.headers["X-Request-ID"] = call.request_id
+        if call.limits is not None:
+            response.headers.update(ratelimit_headers(call.limits))
     call.finish(response.status)
     request.app[GATEWAY].observe(call)
     return response
@@ -175,6 +213,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.App
     app = web.Application(middlewares=[call_scope], handler_args={})
     app[METRICS] = metrics
     app[AUDIT] = AuditTrail(settings.audit)
+    app.router.add_get("/download/{link}", download)
     # Every POST path reaches call_method, which accepts only the forms OMA libraries build.
     app.router.add_post("/{path:.*}", call_method)
 

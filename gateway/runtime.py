@@ -24,6 +24,7 @@ import structlog
 from .auth import Authentication, CallerSessions
 from .call import Call
 from .custody import SessionCustody
+from .downloads import Downloads
 from .forward import Forwarder
 from .limits import CallerLimits
 from .policy.caller import CallerPolicy
@@ -67,6 +68,7 @@ class Runtime:
 class Gateway:
     def __init__(self, settings: Settings, store: Store) -> None:
         self.store = store
+        self.downloads = Downloads(store.caller_tokens)
         self.custodies: dict[str, SessionCustody] = {}
         self.observers: list[Observer] = []
         self.draining = False

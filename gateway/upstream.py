@@ -60,6 +60,11 @@ class OmaClient:
         body, raw = _oma_json(raw, status)
         return OmaAnswer(status, raw, body, time.perf_counter() - started)
 
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The pooled session (download links fetch OMA's files through it)."""
+        return self._session
+
     async def close(self) -> None:
         await self._session.close()
 

@@ -109,6 +109,8 @@ class TokenGrant:
     caller: str
     key_digest: str
     expires_at: float
+    #: For a download link: OMA's own tokenised URL, fetched by the gateway and never shown.
+    url: str = ""
 
 
 class CallerTokens(Protocol):

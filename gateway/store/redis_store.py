@@ -109,7 +109,7 @@ class RedisCallerTokens:
 
     async def put(self, token_digest: str, grant: TokenGrant) -> None:
         key = f"{PREFIX}ctoken:{token_digest}"
-        plain = json.dumps([grant.caller, grant.key_digest, grant.expires_at])
+        plain = json.dumps([grant.caller, grant.key_digest, grant.expires_at, grant.url])
         ttl_ms = max(1, int((grant.expires_at - time.time()) * 1000))
         await self._client.set(key, self._cipher.encrypt(Secret(plain), key), px=ttl_ms)
 
@@ -120,8 +120,8 @@ class RedisCallerTokens:
             return None
         try:
             plain = self._cipher.decrypt(_bytes(blob), key).reveal()
-            caller, key_digest, expires_at = json.loads(plain)
-            grant = TokenGrant(str(caller), str(key_digest), float(expires_at))
+            caller, key_digest, expires_at, url = json.loads(plain)
+            grant = TokenGrant(str(caller), str(key_digest), float(expires_at), str(url))
         except (UndecryptableToken, ValueError, TypeError):
             return None  # unreadable is absent: the caller authenticates again
         return grant if grant.expires_at > time.time() else None

@@ -1,0 +1,104 @@
+"""Download links through the gateway: `stats_snapshot` / `migration_trace` answer a gateway URL
+instead of OMA's tokenised one; the same caller streams the file, nobody else does. Against a real
+aiohttp upstream that serves the file only with its own token, as OMA's links work."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import pytest
+from aiohttp import web
+from pytest_aiohttp import AiohttpClient, AiohttpServer
+
+from gateway.app import create_app
+
+from ..support import Client, bearer, caller, make_settings
+
+FILE = b"date,logins\n2026-11,42\n" * 5000  # ~120 KB: streamed in several chunks
+OMA_TOKEN = secrets.token_hex(16)
+
+
+@pytest.fixture
+async def oma_with_files(aiohttp_server: AiohttpServer) -> str:
+    async def api(request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        if method == "authenticate":
+            return web.json_response({"success": True, "session_token": secrets.token_hex(8)})
+        base = f"http://{request.host}/api/oma_file/get"
+        link = f"{base}?type=domain&object=demo.example&user=admin%40demo.adm&token={OMA_TOKEN}"
+        key = "snapshot" if method == "stats_snapshot" else "trace"
+        return web.json_response({"success": True, key: link})
+
+    async def oma_file(request: web.Request) -> web.Response:
+        if request.query.get("token") != OMA_TOKEN:
+            return web.json_response({"success": False, "error_number": 1}, status=403)
+        return web.Response(body=FILE, content_type="text/csv")
+
+    app = web.Application()
+    app.router.add_get("/api/oma_file/get", oma_file)
+    app.router.add_post("/api/{method}", api)
+    server = await aiohttp_server(app)
+    return str(server.make_url("/api"))
+
+
+@pytest.fixture
+async def gw(aiohttp_client: AiohttpClient, oma_with_files: str) -> Client:
+    callers = {"billing": caller("billing"), "support": caller("support")}
+    return await aiohttp_client(create_app(make_settings(oma_with_files, callers)))
+
+
+@pytest.mark.parametrize(
+    ("method", "field"), [("stats_snapshot", "snapshot"), ("migration_trace", "trace")]
+)
+async def test_the_link_is_the_gateways_and_streams_the_file_to_the_same_caller(
+    gw: Client, method: str, field: str
+) -> None:
+    body: dict[str, Any] = {
+        "type": "domain",
+        "object": "demo.example",
+        "date": "2026-11",
+        "job": "j",
+        "user": "a@demo.example",
+    }
+    answer = await (await gw.post(f"/api/{method}", json=body, headers=bearer("billing"))).json()
+    link = answer[field]
+    assert link.startswith(str(gw.make_url("/download/")))
+    assert OMA_TOKEN not in link and "admin" not in link
+    response = await gw.session.get(link, headers=bearer("billing"))  # the absolute URL as given
+    assert response.status == 200 and await response.read() == FILE
+    assert response.headers["X-Request-ID"]
+
+
+async def test_another_caller_or_no_credentials_gets_nothing(gw: Client) -> None:
+    body = {"type": "domain", "object": "demo.example", "date": "2026-11"}
+    link = (
+        await (await gw.post("/api/stats_snapshot", json=body, headers=bearer("billing"))).json()
+    )["snapshot"]
+    other = await gw.session.get(link, headers=bearer("support"))
+    assert other.status == 404 and (await other.json())["gateway_error"] == "not_found"
+    anonymous = await gw.session.get(link)
+    assert anonymous.status == 401
+    made_up = await gw.get("/download/omagw_dl_" + "x" * 32, headers=bearer("billing"))
+    assert made_up.status == 404
+
+
+async def test_a_link_to_another_host_is_not_kept(
+    aiohttp_client: AiohttpClient, aiohttp_server: AiohttpServer
+) -> None:
+    async def api(request: web.Request) -> web.Response:
+        if request.match_info["method"] == "authenticate":
+            return web.json_response({"success": True, "session_token": "t" * 16})
+        return web.json_response(
+            {"success": True, "snapshot": f"http://evil.invalid/x?token={OMA_TOKEN}"}
+        )
+
+    app = web.Application()
+    app.router.add_post("/api/{method}", api)
+    server = await aiohttp_server(app)
+    gw = await aiohttp_client(create_app(make_settings(str(server.make_url("/api")))))
+    body = {"type": "domain", "object": "demo.example", "date": "2026-11"}
+    answer = await (
+        await gw.post("/api/stats_snapshot", json=body, headers=bearer("support"))
+    ).json()
+    assert "/download/" not in answer["snapshot"] and OMA_TOKEN not in answer["snapshot"]
