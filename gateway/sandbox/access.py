@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from gateway.sandbox.catalogue import MethodSpec
-from gateway.sandbox.directory import Account, Directory
+from gateway.sandbox.directory import Account, Directory, domain_of
 from gateway.sandbox.errors import PERMISSION_DENIED, OmaError
 from gateway.sandbox.roles import (
     CREATES_MAILBOXES,
@@ -107,6 +107,37 @@ def require_token(
         raise OmaError(PERMISSION_DENIED, "company_token_only admins mint sso tokens only")
     directory.require_reach(user, account.name)
     _require_not_an_admin(directory, user, account)
+
+
+def require_named_objects(directory: Directory, user: str, body: Mapping[str, Any]) -> None:
+    """For the methods the sandbox does not simulate: every object the body names in the usual
+    fields (`domain`, `user`, `users[].user`, `criteria.domain`, `company`) must be reached."""
+    criteria = body.get("criteria")
+    domains = [body.get("domain"), criteria.get("domain") if isinstance(criteria, dict) else None]
+    for domain in (d for d in domains if isinstance(d, str)):
+        if not directory.reaches_domain(user, domain.lower()):
+            raise OmaError(PERMISSION_DENIED, f"{user} does not administer {domain}")
+    for mailbox in _named_mailboxes(body):
+        _require_mailbox_reach(directory, user, mailbox.lower())
+    company = body.get("company")
+    if isinstance(company, str) and company.lower() != (directory.company_of(user) or "").lower():
+        raise OmaError(PERMISSION_DENIED, f"{user} is not an admin of {company}")
+
+
+def _named_mailboxes(body: Mapping[str, Any]) -> list[str]:
+    users = body.get("users")
+    listed = (
+        [u.get("user") for u in users if isinstance(u, dict)] if isinstance(users, list) else []
+    )
+    return [name for name in (body.get("user"), *listed) if isinstance(name, str)]
+
+
+def _require_mailbox_reach(directory: Directory, user: str, mailbox: str) -> None:
+    account = directory.accounts.get(directory.aliases.get(mailbox, mailbox))
+    if account is not None:
+        directory.require_reach(user, account.name)
+    elif not directory.reaches_domain(user, domain_of(mailbox)):
+        raise OmaError(PERMISSION_DENIED, f"{user} does not administer {mailbox}")
 
 
 def _require_not_an_admin(directory: Directory, user: str, account: Account) -> None:

@@ -7,7 +7,7 @@ import re
 from collections import Counter
 from typing import Any
 
-from gateway.sandbox.access import require_mailbox_write
+from gateway.sandbox.access import require_mailbox_write, require_named_objects
 from gateway.sandbox.catalogue import load_catalogue
 from gateway.sandbox.directory import Account
 from gateway.sandbox.errors import (
@@ -114,7 +114,9 @@ def move_user_messages(call: Call) -> Reply:
 
 def generic(call: Call) -> Reply:
     """Every other catalogued method: credentials and required fields were checked, nothing
-    else is simulated (a deliberate simplification); writes still get an audit id."""
+    else is simulated (a deliberate simplification) beyond the reach of the objects the body
+    names; writes still get an audit id."""
+    require_named_objects(call.sandbox.directory, call.user, call.body)
     if load_catalogue()[call.method].mutating:
         return {"audit": call.sandbox.audit_id()}
     return {}
