@@ -3,6 +3,11 @@
 sandbox = Sandbox(clock=ManualClock())
 app = create_sandbox_app(sandbox)   # POST /api/{method}, plus /_sandbox/* controls
 sandbox.faults.http_500 = Fault(methods={"get_user"}, times=1)
+Sandbox(role="company_token_only")  # the configured login's OMA role (default `company`)
+
+It models OMA's eight admin roles (roles.py: the method gate and every guess; access.py: the
+object checks; seed.py: a login per role and a second company) and serves the download links
+of stats_snapshot and migration_trace for 15 minutes (files.py).
 """
 
 from gateway.sandbox.app import create_sandbox_app

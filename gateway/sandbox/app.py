@@ -1,8 +1,10 @@
-"""The sandbox's aiohttp application: `POST /api/{method}` with OMA's envelope and the faults.
+"""The sandbox's aiohttp application: `POST /api/{method}` with OMA's envelope and the faults,
+and `GET /api/oma_file/get` for the download links of stats_snapshot and migration_trace.
 
-A call goes: catalogue lookup (404), JSON parse (400), record, faults, credentials, required
-fields, handler. Bodies of the 400/404/500 answers are plain text on purpose: whether real OMA
-sends JSON there is unknown (upstream-facts §12.5), so a client must not rely on it.
+A call goes: catalogue lookup (404), JSON parse (400), record, faults, credentials, the role's
+method gate (error 4, roles.py), required fields, handler. Bodies of the 400/404/500 answers
+are plain text on purpose: whether real OMA sends JSON there is unknown (upstream-facts §12.5),
+so a client must not rely on it.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from gateway.sandbox.access import require_method
 from gateway.sandbox.catalogue import MethodSpec, load_catalogue
 from gateway.sandbox.control import add_control_routes
-from gateway.sandbox.errors import MALFORMED, OmaError
+from gateway.sandbox.errors import BAD_CREDENTIALS, MALFORMED, OmaError
+from gateway.sandbox.files import DOWNLOAD_PATH
 from gateway.sandbox.handlers import Call, Reply, handler_for
 from gateway.sandbox.keys import SANDBOX, STOPPING
 from gateway.sandbox.sandbox import Sandbox
@@ -32,6 +36,7 @@ def create_sandbox_app(sandbox: Sandbox) -> web.Application:
     app[STOPPING] = asyncio.Event()
     app.on_shutdown.append(_release_hung_calls)
     app.router.add_post("/api/{method}", api)
+    app.router.add_get(DOWNLOAD_PATH, download)
     add_control_routes(app)
     return app
 
@@ -51,18 +56,36 @@ async def api(request: web.Request) -> web.StreamResponse:
     broken = await _apply_faults(request, sandbox, spec.name)
     if broken is not None:
         return broken
-    reply = answer(sandbox, spec, body)
+    reply = answer(sandbox, spec, body, base=f"{request.scheme}://{request.host}")
     return web.Response(body=orjson.dumps(reply), content_type="application/json")
 
 
-def answer(sandbox: Sandbox, spec: MethodSpec, body: dict[str, Any]) -> Reply:
+async def download(request: web.Request) -> web.Response:
+    """A stats_snapshot or migration_trace link (files.py): the file, or 403 with error 1."""
+    sandbox = request.app[SANDBOX]
+    user, token = request.query.get("user", "").lower(), request.query.get("token", "")
+    found = sandbox.downloads.fetch(user, token) if user and token else None
+    if found is None:
+        reply = OmaError(BAD_CREDENTIALS).reply()
+        return web.Response(status=403, body=orjson.dumps(reply), content_type="application/json")
+    sandbox.downloads_served += 1
+    disposition = f'attachment; filename="{found.filename}"'
+    headers = {"Content-Disposition": disposition}
+    return web.Response(body=found.content, content_type=found.content_type, headers=headers)
+
+
+def answer(sandbox: Sandbox, spec: MethodSpec, body: dict[str, Any], base: str = "") -> Reply:
+    """`base` is the origin the call came in on: download links point back at it."""
     try:
-        # Credentials first: OMA refuses a call before looking at what it asks for.
+        # Credentials first: OMA refuses a call before looking at what it asks for. Then the
+        # role's method gate, so a requester learns nothing of a method it may not call.
         caller = sandbox.login(spec.name, body)
+        require_method(sandbox.directory, caller.user, spec)
         missing = [key for key in spec.required if body.get(key) is None]
         if missing:
             raise OmaError(MALFORMED, f"missing {', '.join(missing)}")
-        reply = handler_for(spec.name)(Call(sandbox, spec.name, body, caller.user, caller.token))
+        call = Call(sandbox, spec.name, body, caller.user, caller.token, base)
+        reply = handler_for(spec.name)(call)
     except OmaError as error:
         return error.reply()
     return {"success": True, **reply}

@@ -15,6 +15,7 @@ class MethodSpec:
     required: tuple[str, ...]
     mutating: bool
     bulk: bool
+    min_role: str = "unknown"  # methods.json's least role; see gateway/sandbox/roles.py
 
 
 @functools.cache
@@ -26,6 +27,7 @@ def load_catalogue() -> dict[str, MethodSpec]:
             required=tuple(entry.get("required", ())),
             mutating=bool(entry.get("mutating", False)),
             bulk=bool(entry.get("bulk", False)),
+            min_role=str(entry.get("min_role", "unknown")),
         )
         for entry in orjson.loads(raw)["methods"]
     )

@@ -9,6 +9,7 @@ import signal
 
 from gateway.sandbox.clock import ManualClock
 from gateway.sandbox.faults import Fault
+from gateway.sandbox.roles import ROLE_KINDS, parse_kind
 from gateway.sandbox.sandbox import Sandbox
 from gateway.sandbox.server import serving
 
@@ -26,6 +27,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--password",
         default=os.environ.get("SANDBOX_PASSWORD", "demo-password"),
         help="the company admin's password (default: $SANDBOX_PASSWORD or demo-password)",
+    )
+    parser.add_argument(
+        "--role",
+        default="company",
+        choices=ROLE_KINDS,
+        help="the OMA admin role of that login (default: company); see gateway/sandbox/roles.py",
     )
     parser.add_argument(
         "--manual-clock", action="store_true", help="freeze time; move it with POST /_sandbox/clock"
@@ -66,7 +73,9 @@ def run(args: argparse.Namespace) -> int:
 
 def build_sandbox(args: argparse.Namespace) -> Sandbox:
     clock = ManualClock() if args.manual_clock else None
-    sandbox = Sandbox(user=args.user, password=args.password, clock=clock)
+    sandbox = Sandbox(
+        user=args.user, password=args.password, clock=clock, role=parse_kind(args.role)
+    )
     switches = {
         "http_500": args.fail_500,
         "non_json": args.non_json,
@@ -89,7 +98,8 @@ async def _serve(sandbox: Sandbox, host: str, port: int) -> None:
         loop.add_signal_handler(signum, stop.set)
     async with serving(sandbox, host, port) as url:
         # Printed only once the socket listens, with the real port when 0 was asked for.
-        print(f"OMA sandbox listening on {url}/api (admin {sandbox.user})", flush=True)
+        admin = f"admin {sandbox.user}, role {sandbox.role}"
+        print(f"OMA sandbox listening on {url}/api ({admin})", flush=True)
         await stop.wait()
 
 

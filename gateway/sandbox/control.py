@@ -1,11 +1,13 @@
 """`/_sandbox/*`: the test controls, reachable over HTTP for tests that run it as a process.
 
-GET  /_sandbox/requests       recorded calls and the authenticate count
+GET  /_sandbox/requests       recorded calls, the authenticate count and the files served
 GET  /_sandbox/faults         the fault switches
 POST /_sandbox/faults         change some switches: {"http_500": {"times": 1}, "hang": null}
 POST /_sandbox/clock          {"advance": seconds}; only with a ManualClock
 POST /_sandbox/revoke_tokens  forget every issued token
-POST /_sandbox/reset          back to the seeded state
+POST /_sandbox/reset          back to the seeded state (the configured login keeps its role)
+GET  /_sandbox/role           {"user": the configured login, "role": its role}
+POST /_sandbox/role           {"role": "company_token_only"}: that login's role from now on
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from aiohttp import web
 
 from gateway.sandbox.clock import ManualClock
 from gateway.sandbox.keys import SANDBOX
+from gateway.sandbox.roles import parse_kind
 
 
 def add_control_routes(app: web.Application) -> None:
@@ -26,6 +29,8 @@ def add_control_routes(app: web.Application) -> None:
     app.router.add_post("/_sandbox/clock", clock)
     app.router.add_post("/_sandbox/revoke_tokens", revoke_tokens)
     app.router.add_post("/_sandbox/reset", reset)
+    app.router.add_get("/_sandbox/role", role)
+    app.router.add_post("/_sandbox/role", set_role)
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -45,7 +50,11 @@ async def _body(request: web.Request) -> dict[str, Any]:
 async def requests(request: web.Request) -> web.Response:
     sandbox = request.app[SANDBOX]
     recorded = [entry.to_json() for entry in sandbox.requests]
-    return _json({"requests": recorded, "authenticate_count": sandbox.authenticate_count})
+    counts = {
+        "authenticate_count": sandbox.authenticate_count,
+        "downloads_served": sandbox.downloads_served,
+    }
+    return _json({"requests": recorded, **counts})
 
 
 async def faults(request: web.Request) -> web.Response:
@@ -80,3 +89,18 @@ async def revoke_tokens(request: web.Request) -> web.Response:
 async def reset(request: web.Request) -> web.Response:
     request.app[SANDBOX].reset()
     return _json({"success": True})
+
+
+async def role(request: web.Request) -> web.Response:
+    sandbox = request.app[SANDBOX]
+    return _json({"user": sandbox.user, "role": sandbox.role})
+
+
+async def set_role(request: web.Request) -> web.Response:
+    sandbox = request.app[SANDBOX]
+    wanted = (await _body(request)).get("role")
+    try:
+        sandbox.set_role(parse_kind(wanted if isinstance(wanted, str) else ""))
+    except ValueError as exc:
+        raise web.HTTPBadRequest(text=str(exc)) from exc
+    return _json({"user": sandbox.user, "role": sandbox.role})

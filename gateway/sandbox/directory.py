@@ -1,15 +1,18 @@
 """The sandbox's mailboxes, domains, aliases and admin roles, with the permission questions.
 
-Roles follow upstream-facts §7 in two levels only: `company` (everything in one company) and
-`domain` (one domain). Plain mailboxes may authenticate and read or modify themselves; whether
-real OMA lets them do that is not established (§12.7), so this is a guess.
+Roles are the eight of upstream-facts §7 (`gateway/sandbox/roles.py` says which methods each
+may call and where the sandbox guesses). This module answers "does this requester reach this
+object": company-wide kinds reach their company's domains and mailboxes, `domain` and `mail`
+admins one domain, `workgroup` admins the mailboxes of one workgroup. A plain mailbox reaches
+nothing, itself included, and a `.adm` login lies in no domain, so no one reaches it (the
+stricter reading where §7 and §12.7 are unsure).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from gateway.sandbox.errors import (
     ALREADY_EXISTS,
@@ -18,6 +21,7 @@ from gateway.sandbox.errors import (
     PERMISSION_DENIED,
     OmaError,
 )
+from gateway.sandbox.roles import COMPANY_KINDS, DOMAIN_READERS, Role
 
 T = TypeVar("T")
 
@@ -38,12 +42,6 @@ class Domain:
     name: str
     company: str
     attributes: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Role:
-    kind: Literal["company", "domain"]
-    scope: str
 
 
 def domain_of(address: str) -> str:
@@ -92,7 +90,7 @@ class Directory:
 
     def company_of(self, user: str) -> str | None:
         role = self.roles.get(user)
-        if role is not None and role.kind == "company":
+        if role is not None and role.kind in COMPANY_KINDS:
             return role.scope
         home = self.domains.get(role.scope if role else domain_of(user))
         return home.company if home else None
@@ -102,22 +100,36 @@ class Directory:
         return role is not None and role.kind == "company"
 
     def administers(self, user: str, domain: str) -> bool:
+        """Whether the requester sees the domain itself (not only its mailboxes)."""
         role = self.roles.get(user)
-        if role is None:
+        return role is not None and role.kind in DOMAIN_READERS and self._covers(role, domain)
+
+    def reaches_domain(self, user: str, domain: str) -> bool:
+        """Whether the requester reaches some mailboxes of the domain."""
+        role = self.roles.get(user)
+        return role is not None and self._covers(role, domain)
+
+    def reaches(self, user: str, account: Account) -> bool:
+        role = self.roles.get(user)
+        if role is None or not self._covers(role, account.domain):
             return False
-        if role.kind == "domain":
-            return role.scope == domain
-        found = self.domains.get(domain)
-        return found is not None and found.company == role.scope
+        return role.kind != "workgroup" or account.attributes.get("workgroup") == role.workgroup
+
+    def _covers(self, role: Role, domain: str) -> bool:
+        if role.kind in COMPANY_KINDS:
+            found = self.domains.get(domain)
+            return found is not None and found.company == role.scope
+        return role.scope == domain
 
     def require_admin(self, user: str, domain: str) -> None:
         if not self.administers(user, domain):
             raise OmaError(PERMISSION_DENIED, f"{user} does not administer {domain}")
 
     def require_reach(self, user: str, mailbox: str) -> None:
-        """Admins of the mailbox's domain, or the mailbox itself, may act on it."""
-        if user != mailbox:
-            self.require_admin(user, domain_of(mailbox))
+        """The requester's role reaches the (existing) mailbox; being that mailbox is not enough."""
+        account = self.accounts.get(mailbox)
+        if account is None or not self.reaches(user, account):
+            raise OmaError(PERMISSION_DENIED, f"{user} does not administer {mailbox}")
 
 
 def _find(name: str, objects: Mapping[str, T], aliases: Mapping[str, str]) -> T | None:

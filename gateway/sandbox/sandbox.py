@@ -1,4 +1,5 @@
-"""The sandbox's state object: directory, tokens, clock, fault switches and the request log."""
+"""The sandbox's state object: directory, tokens, download links, clock, fault switches and the
+request log."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from gateway.sandbox.clock import Clock
 from gateway.sandbox.directory import Directory
 from gateway.sandbox.errors import BAD_CREDENTIALS, MALFORMED, OmaError
 from gateway.sandbox.faults import Faults
-from gateway.sandbox.seed import seed_directory
+from gateway.sandbox.files import DownloadStore
+from gateway.sandbox.roles import RoleKind
+from gateway.sandbox.seed import admin_role, seed_directory
 from gateway.sandbox.tokens import TokenStore
 
 AuthKind = Literal["password", "token"]
@@ -58,18 +61,23 @@ class Sandbox:
         user: str = "admin@demo.adm",
         password: str = "demo-password",  # noqa: S107 - the documented demo default
         clock: Clock | None = None,
+        role: RoleKind = "company",
     ) -> None:
         self.user = user.lower()
         self.password = password
+        self.role: RoleKind = role  # the configured login's role; other seeded logins keep theirs
         self.clock: Clock = clock or time.time
-        self.cluster = "test"  # names the host in download URLs: admin.<cluster>.hostedemail.com
+        # Download links point here; None means the origin each call came in on.
+        self.download_base: str | None = None
         self.faults = Faults()
         self.reset()
 
     def reset(self) -> None:
-        """Back to the seeded state: data, tokens, request log and faults."""
-        self.directory: Directory = seed_directory(self.user, self.password)
+        """Back to the seeded state: data, tokens, links, request log and faults (not the role)."""
+        self.directory: Directory = seed_directory(self.user, self.password, self.role)
         self.tokens = TokenStore(self.clock)
+        self.downloads = DownloadStore(self.clock)
+        self.downloads_served = 0
         self.requests: list[RecordedRequest] = []
         self._authenticate_count = 0
         self.faults.clear()
@@ -78,6 +86,11 @@ class Sandbox:
     def authenticate_count(self) -> int:
         """`authenticate` calls received since creation or reset (survives log trimming)."""
         return self._authenticate_count
+
+    def set_role(self, role: RoleKind) -> None:
+        """Give the configured login another role from now on (and after every reset)."""
+        self.role = role
+        self.directory.roles[self.user] = admin_role(role)
 
     def revoke_tokens(self) -> None:
         """Forget every issued token, as if they had all gone stale upstream."""

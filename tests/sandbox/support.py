@@ -13,6 +13,14 @@ JSON = dict[str, Any]
 ADMIN = {"user": "admin@demo.adm", "password": "demo-password"}
 DOMAIN_ADMIN = {"user": "domainadmin@demo.example", "password": "demo-password"}
 ALICE = {"user": "alice@demo.example", "password": "demo-password"}
+# The seeded admins of each role (gateway/sandbox/seed.py), all with the demo password.
+VIEWER = {"user": "viewer@demo.adm", "password": "demo-password"}
+MAIL_SETTINGS = {"user": "mailsettings@demo.adm", "password": "demo-password"}
+READ_ONLY = {"user": "readonly@demo.adm", "password": "demo-password"}
+TOKEN_ONLY = {"user": "tokenonly@demo.adm", "password": "demo-password"}
+MAIL_ADMIN = {"user": "mailadmin@demo.example", "password": "demo-password"}
+WORKGROUP_ADMIN = {"user": "wgadmin@demo.example", "password": "demo-password"}
+OTHER_ADMIN = {"user": "admin@other.adm", "password": "demo-password"}
 
 
 async def oma(client: Client, method: str, credentials: JSON | None = None, **fields: Any) -> JSON:
@@ -29,6 +37,15 @@ async def session_token(client: Client, credentials: JSON | None = None, **field
     assert reply["success"] is True, reply
     token: str = reply["session_token"]
     return token
+
+
+OK = "ok"
+
+
+async def outcome(client: Client, method: str, credentials: JSON, **fields: Any) -> int | str:
+    """The call's error number, or OK when it succeeded."""
+    reply = await oma(client, method, credentials, **fields)
+    return OK if reply["success"] is True else int(reply["error_number"])
 
 
 def with_token(user: str, token: str) -> JSON:

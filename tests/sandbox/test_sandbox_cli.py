@@ -51,3 +51,15 @@ def test_password_flag_overrides_the_environment(monkeypatch: pytest.MonkeyPatch
 def test_manual_clock_does_not_run_backwards() -> None:
     with pytest.raises(ValueError, match="backwards"):
         ManualClock().advance(-1)
+
+
+def test_role_flag_sets_the_configured_logins_role() -> None:
+    sandbox = build_sandbox(parse("--role", "company_ro"))
+    assert sandbox.role == "company_ro"
+    assert sandbox.directory.roles["admin@demo.adm"].kind == "company_ro"
+    assert build_sandbox(parse()).role == "company"
+
+
+def test_unknown_role_is_a_usage_error() -> None:
+    with pytest.raises(SystemExit):
+        parse("--role", "superuser")

@@ -58,3 +58,31 @@ async def test_reset_endpoint_restores_the_seed_and_clears_the_log(
     assert sandbox.requests == []
     assert sandbox.authenticate_count == 0
     assert (await oma(client, "get_user", user="bob@demo.example"))["success"] is True
+
+
+async def test_role_endpoint_changes_the_configured_logins_role(client: Client) -> None:
+    assert await (await client.get("/_sandbox/role")).json() == {
+        "user": "admin@demo.adm",
+        "role": "company",
+    }
+    changed = await client.post("/_sandbox/role", json={"role": "company_token_only"})
+    assert (await changed.json())["role"] == "company_token_only"
+    assert (await oma(client, "get_user", user="bob@demo.example"))["error_number"] == 4
+    await client.post("/_sandbox/reset")
+    # A reset restores the data, not the role: the role is how the sandbox was started.
+    assert (await oma(client, "get_user", user="bob@demo.example"))["error_number"] == 4
+
+
+async def test_role_endpoint_refuses_unknown_roles(client: Client) -> None:
+    for body in ({"role": "root"}, {"role": 3}, {}):
+        assert (await client.post("/_sandbox/role", json=body)).status == 400
+    assert (await (await client.get("/_sandbox/role")).json())["role"] == "company"
+
+
+async def test_a_sandbox_built_with_a_role_gives_it_to_the_configured_login(
+    aiohttp_client: AiohttpClient,
+) -> None:
+    client = await aiohttp_client(create_sandbox_app(Sandbox(role="company_ro")))
+    assert (await oma(client, "get_user", user="bob@demo.example"))["success"] is True
+    reply = await oma(client, "change_user", user="bob@demo.example", attributes={"title": "x"})
+    assert reply["error_number"] == 4

@@ -59,7 +59,7 @@ async def test_domain_admin_cannot_create_domains(client: Client) -> None:
 
 async def test_domain_admin_may_change_their_own_domain(client: Client) -> None:
     reply = await oma(
-        client, "change_domain", DOMAIN_ADMIN, domain="demo.example", attributes={"quota": 10}
+        client, "change_domain", DOMAIN_ADMIN, domain="demo.example", attributes={"timezone": "CET"}
     )
     assert reply["success"] is True
 

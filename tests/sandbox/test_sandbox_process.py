@@ -127,3 +127,16 @@ async def test_listen_address_without_a_port_is_a_usage_error() -> None:
     _, stderr = await asyncio.wait_for(process.communicate(), 15)
     assert process.returncode == 2
     assert b"HOST:PORT" in stderr
+
+
+async def test_role_flag_gives_the_configured_login_that_role() -> None:
+    async with (
+        sandbox_process("--role", "company_token_only") as running,
+        aiohttp.ClientSession(running.url) as session,
+    ):
+        assert "role company_token_only" in running.banner
+        sso = {"user": "bob@demo.example", "reason": "webmail", "type": "sso"}
+        _, minted = await post(session, "/api/generate_token", credentials=ADMIN, **sso)
+        assert '"success":true' in minted
+        _, read = await post(session, "/api/get_user", credentials=ADMIN, user="bob@demo.example")
+        assert '"error_number":4' in read

@@ -19,6 +19,7 @@ HANDLERS: dict[str, Handler] = {
     "search_domains": domains.search_domains,
     "echo": misc.echo,
     "stats_snapshot": misc.stats_snapshot,
+    "migration_trace": misc.migration_trace,
     "restore_deleted_messages": misc.restore_deleted_messages,
     "restore_deleted_contacts": misc.restore_deleted_contacts,
     "move_user_messages": misc.move_user_messages,

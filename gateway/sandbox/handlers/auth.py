@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.sandbox.access import require_token
 from gateway.sandbox.errors import (
     ALREADY_EXISTS,
     BAD_ATTRIBUTE,
     MALFORMED,
-    PERMISSION_DENIED,
     OmaError,
 )
 from gateway.sandbox.handlers.common import Call, Reply, field, name_field
@@ -42,12 +42,11 @@ def generate_token(call: Call) -> Reply:
     if kind not in TOKEN_KINDS:
         raise OmaError(BAD_ATTRIBUTE, f"type must be one of {', '.join(TOKEN_KINDS)}")
     hours = _hours(call.body)
-    directory.account(target)
-    directory.require_reach(call.user, target)
-    # `oma` is ignored for type=oma tokens, which are OMA tokens anyway (§5).
+    account = directory.account(target)
+    # `oma` is ignored for type=oma tokens, which are OMA tokens anyway (§5). Either way the
+    # token drives OMA as its mailbox, so both need a company admin (access.require_token).
     for_oma = kind == "oma" or field(call.body, "oma", bool, False)
-    if for_oma and kind != "oma" and not directory.is_company_admin(call.user):
-        raise OmaError(PERMISSION_DENIED, "only company admins may set oma")
+    require_token(directory, call.user, account, kind, for_oma)
     chosen = field(call.body, "token", str, "")
     token = _issue(call, target, hours * 3600, kind=kind, for_oma=for_oma, value=chosen)
     return {"token": token.value, "duration": hours}

@@ -25,6 +25,7 @@ class Call:
     body: dict[str, Any]
     user: str  # the authenticated requester
     token: str | None  # the token the requester used, None after a password login
+    base: str = ""  # the origin the call came in on (`http://127.0.0.1:8081`); "" when unknown
 
 
 Handler = Callable[[Call], Reply]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from gateway.sandbox.access import require_domain_change
 from gateway.sandbox.attributes import (
     DOMAIN_CHECKS,
     DOMAIN_DEFAULTS,
@@ -59,11 +60,12 @@ def change_domain(call: Call) -> Reply:
     name = name_field(call.body, "domain")
     attributes = field(call.body, "attributes", dict, {})
     create_only = field(call.body, "create_only", bool, False)
+    check_attributes(attributes, DOMAIN_CHECKS)
     domain = directory.find_domain(name)
     if domain is None:
         domain = _create(directory, call.user, name)
     else:
-        directory.require_admin(call.user, name)
+        require_domain_change(directory, call.user, domain.name, attributes)
         if create_only:
             raise OmaError(ALREADY_EXISTS, name)
     _apply(directory, call.user, domain, attributes)
@@ -72,6 +74,7 @@ def change_domain(call: Call) -> Reply:
 
 def _create(directory: Directory, requester: str, name: str) -> Domain:
     company = directory.company_of(requester)
+    # Creating a domain is billable: `company` admins only (company_view may not, §7).
     if not directory.is_company_admin(requester) or company is None:
         raise OmaError(PERMISSION_DENIED, "only company admins create domains")
     labels = name.split(".")
@@ -84,7 +87,6 @@ def _create(directory: Directory, requester: str, name: str) -> Domain:
 def _apply(
     directory: Directory, requester: str, domain: Domain, attributes: dict[str, Any]
 ) -> None:
-    check_attributes(attributes, DOMAIN_CHECKS)
     changes = dict(attributes)
     company = changes.pop("company", domain.company)
     # Moving a domain is only possible between companies the admin controls; here, their own.

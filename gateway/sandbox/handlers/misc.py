@@ -1,10 +1,13 @@
-"""echo, stats_snapshot, the bulk message/contact methods, and the generic fallback."""
+"""echo, stats_snapshot and migration_trace (their download links: files.py), the bulk
+message/contact methods, and the generic fallback."""
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from typing import Any
-from urllib.parse import urlencode
 
+from gateway.sandbox.access import require_mailbox_write, require_named_objects
 from gateway.sandbox.catalogue import load_catalogue
 from gateway.sandbox.directory import Account
 from gateway.sandbox.errors import (
@@ -15,7 +18,9 @@ from gateway.sandbox.errors import (
     PERMISSION_DENIED,
     OmaError,
 )
+from gateway.sandbox.files import download_url
 from gateway.sandbox.handlers.common import Call, Reply, field, name_field
+from gateway.sandbox.roles import DOMAIN_READERS
 
 
 def echo(call: Call) -> Reply:
@@ -33,22 +38,55 @@ def stats_snapshot(call: Call) -> Reply:
     if kind not in ("company", "domain"):
         raise OmaError(BAD_ATTRIBUTE, "type must be company or domain")
     _require_stats_access(call, kind, target)
-    # The real URL carries the requester's login and a bearer token (§9.2): the sandbox puts
-    # the requester's own session token there, or a fresh one after a password login.
-    token = call.token or call.sandbox.tokens.issue(call.user, 900, for_oma=False).value
-    query = urlencode(
-        {"type": kind, "object": target, "date": date, "user": call.user, "token": token}
+    rows = _stats_rows(call, kind, target)
+    content = "domain,users,date\n" + "".join(f"{name},{n},{date}\n" for name, n in rows)
+    query = {"type": kind, "object": target, "date": date}
+    filename = f"snapshot-{target}-{date}.csv"
+    return {"snapshot": _link(call, filename, content, "text/csv", query)}
+
+
+def migration_trace(call: Call) -> Reply:
+    """The trace of one mailbox's migration. The sandbox keeps no migration jobs, so any job id
+    gets a trace of a job that ran (a simplification); the mailbox and its reach are checked."""
+    job = field(call.body, "job", str, "")
+    account = call.sandbox.directory.account(name_field(call.body, "user"))
+    call.sandbox.directory.require_reach(call.user, account.name)
+    content = f"job {job}: migrated {account.name}\nfolders 3, messages 5, errors 0\n"
+    query = {"type": "trace", "job": job, "object": account.name}
+    filename = f"trace-{job}-{account.name}.txt"
+    return {"trace": _link(call, filename, content, "text/plain", query)}
+
+
+def _link(call: Call, filename: str, content: str, kind: str, query: dict[str, str]) -> str:
+    # The name goes into a Content-Disposition header: only safe characters survive.
+    safe = re.sub(r"[^A-Za-z0-9@._-]", "_", filename)[:128]
+    download = call.sandbox.downloads.issue(call.user, safe, content.encode(), kind)
+    return download_url(call.sandbox.download_base or call.base, download, query)
+
+
+def _stats_rows(call: Call, kind: str, target: str) -> list[tuple[str, int]]:
+    directory = call.sandbox.directory
+    names = (
+        [target]
+        if kind == "domain"
+        else sorted(d.name for d in directory.domains.values() if d.company.lower() == target)
     )
-    host = f"https://admin.{call.sandbox.cluster}.hostedemail.com"
-    return {"snapshot": f"{host}/api/oma_file/get?{query}"}
+    users = Counter(account.domain for account in directory.accounts.values())
+    return [(name, users[name]) for name in names]
 
 
 def _require_stats_access(call: Call, kind: str, target: str) -> None:
     directory = call.sandbox.directory
     if kind == "domain":
         directory.require_admin(call.user, target)
-    elif not directory.is_company_admin(call.user) or (
-        target != (directory.company_of(call.user) or "").lower()
+        return
+    role = directory.roles.get(call.user)
+    # Company-wide figures: the company kinds that see every domain (DOMAIN_READERS).
+    if (
+        role is None
+        or role.kind not in DOMAIN_READERS
+        or role.kind == "domain"
+        or target != role.scope.lower()
     ):
         raise OmaError(PERMISSION_DENIED, "not an admin of that company")
 
@@ -76,7 +114,9 @@ def move_user_messages(call: Call) -> Reply:
 
 def generic(call: Call) -> Reply:
     """Every other catalogued method: credentials and required fields were checked, nothing
-    else is simulated (a deliberate simplification); writes still get an audit id."""
+    else is simulated (a deliberate simplification) beyond the reach of the objects the body
+    names; writes still get an audit id."""
+    require_named_objects(call.sandbox.directory, call.user, call.body)
     if load_catalogue()[call.method].mutating:
         return {"audit": call.sandbox.audit_id()}
     return {}
@@ -84,7 +124,7 @@ def generic(call: Call) -> Reply:
 
 def _mailbox(call: Call) -> Account:
     account = call.sandbox.directory.account(name_field(call.body, "user"))
-    call.sandbox.directory.require_reach(call.user, account.name)
+    require_mailbox_write(call.sandbox.directory, call.user, account)
     return account
 
 

@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.sandbox.access import (
+    home_workgroup,
+    may_create_mailbox,
+    require_mailbox_create,
+    require_mailbox_delete,
+    require_mailbox_write,
+    require_rename,
+)
 from gateway.sandbox.attributes import (
     OPTIONS,
     USER_CHECKS,
@@ -30,18 +38,11 @@ from gateway.sandbox.handlers.common import (
     wildcard,
 )
 
-# What a mailbox may change about itself without an admin; the rest is a permission matter
-# (error 4). Real OMA's split is not documented (§12.7).
-SELF_SERVICE = frozenset(
-    {"password", "name", "title", "forward_recipients", "delivery_local", "delivery_forward"}
-    | {"language", "timezone"}
-)
-
 
 def _creatable(directory: Directory, requester: str, name: str) -> OmaError:
     """Error 2, with the creation form when the requester could create this mailbox (§3)."""
     domain = domain_of(name)
-    if domain not in directory.domains or not directory.administers(requester, domain):
+    if domain not in directory.domains or not may_create_mailbox(directory, requester, domain):
         return OmaError(NO_SUCH_OBJECT, name)
     form = {
         "settable_attributes": settable(USER_CHECKS),
@@ -76,35 +77,34 @@ def change_user(call: Call) -> Reply:
     name = name_field(call.body, "user")
     attributes = field(call.body, "attributes", dict, {})
     create_only = field(call.body, "create_only", bool, False)
+    # An unknown attribute is error 6 whoever asks; a known one the role may not set is error 4.
+    check_attributes(attributes, USER_CHECKS)
     account = directory.find_account(name)
     if account is None:
-        account = _create(directory, call.user, name)
+        account = _create(directory, call.user, name, attributes)
     else:
-        directory.require_reach(call.user, name)
+        require_mailbox_write(directory, call.user, account, attributes)
         if create_only:
             raise OmaError(ALREADY_EXISTS, name)
-    _apply(directory, call.user, account, attributes)
+    _apply(directory, account, attributes)
     return {"audit": call.sandbox.audit_id()}
 
 
-def _create(directory: Directory, requester: str, name: str) -> Account:
+def _create(directory: Directory, requester: str, name: str, attributes: dict[str, Any]) -> Account:
     local, _, domain = name.rpartition("@")
     directory.domain(domain)
-    directory.require_admin(requester, domain)
+    require_mailbox_create(directory, requester, domain, attributes)
     if not 1 <= len(local) <= 64:
         raise OmaError(BAD_ATTRIBUTE, "the local part must be 1-64 characters")
+    defaults = {**USER_DEFAULTS, "aliases": [], "forward_recipients": []}
+    home = home_workgroup(directory, requester)
+    if home is not None:
+        defaults["workgroup"] = home
     # An empty password cannot log in; the mailbox gets one through `attributes.password`.
-    return Account(name, domain, "", {**USER_DEFAULTS, "aliases": [], "forward_recipients": []})
+    return Account(name, domain, "", defaults)
 
 
-def _apply(
-    directory: Directory, requester: str, account: Account, attributes: dict[str, Any]
-) -> None:
-    check_attributes(attributes, USER_CHECKS)
-    if not directory.administers(requester, account.domain) and not (
-        attributes.keys() <= SELF_SERVICE
-    ):
-        raise OmaError(PERMISSION_DENIED, "attributes need an admin")
+def _apply(directory: Directory, account: Account, attributes: dict[str, Any]) -> None:
     changes = dict(attributes)
     if "aliases" in changes:
         changes["aliases"] = claim_aliases(
@@ -123,7 +123,7 @@ def _apply(
 def delete_user(call: Call) -> Reply:
     directory = call.sandbox.directory
     account = directory.account(name_field(call.body, "user"))
-    directory.require_admin(call.user, account.domain)
+    require_mailbox_delete(directory, call.user, account)
     directory.remove_account(account.name)
     return {"audit": call.sandbox.audit_id()}
 
@@ -132,7 +132,7 @@ def rename_user(call: Call) -> Reply:
     directory = call.sandbox.directory
     account = directory.account(name_field(call.body, "user"))
     new_name = name_field(call.body, "new_name")
-    directory.require_admin(call.user, account.domain)
+    require_rename(directory, call.user, account)
     if domain_of(new_name) != account.domain:
         raise OmaError(BAD_ATTRIBUTE, "a mailbox is renamed within its domain")
     if new_name in directory.accounts or new_name in directory.aliases:
@@ -153,9 +153,15 @@ def search_users(call: Call) -> Reply:
     if not isinstance(domain, str) or not domain:
         raise OmaError(MALFORMED, "criteria.domain is required")
     found = directory.domain(domain.lower())
-    directory.require_admin(call.user, found.name)
+    if not directory.reaches_domain(call.user, found.name):
+        raise OmaError(PERMISSION_DENIED, f"{call.user} does not administer {found.name}")
+    # A workgroup admin sees the mailboxes of its workgroup only.
     accounts = sorted(
-        (a for a in directory.accounts.values() if a.domain == found.name),
+        (
+            a
+            for a in directory.accounts.values()
+            if a.domain == found.name and directory.reaches(call.user, a)
+        ),
         key=lambda a: a.name,
         reverse=descending(call.body),
     )
