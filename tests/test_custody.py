@@ -182,7 +182,7 @@ async def test_no_answer_ever_hands_out_the_session_token_or_password(
     assert (await echo.json())["hello"] == "world"
 
 
-async def test_download_urls_with_the_session_token_are_scrubbed(
+async def test_download_urls_are_replaced_by_a_gateway_link_that_serves_the_file(
     aiohttp_client: AiohttpClient, settings: Settings, oma: Sandbox
 ) -> None:
     gw = await aiohttp_client(create_app(settings))
@@ -191,5 +191,10 @@ async def test_download_urls_with_the_session_token_are_scrubbed(
     answer = await response.json()
     token = oma.requests[-1].token
     assert answer["success"] is True
-    assert token and token not in answer["snapshot"]
-    assert "token=[REDACTED]" in answer["snapshot"]
+    assert token and token not in answer["snapshot"] and "admin" not in answer["snapshot"]
+    assert answer["snapshot"].startswith(str(gw.make_url("/download/omagw_dl_")))
+    # The sandbox serves its files: the link works for the same caller, end to end.
+    served = await gw.session.get(answer["snapshot"], headers=bearer("support"))
+    assert served.status == 200 and await served.read()
+    other = await gw.session.get(answer["snapshot"], headers=bearer("billing"))
+    assert other.status == 404
