@@ -132,3 +132,9 @@ class Settings:
     #: After SIGTERM, how long /readyz says 503 while the listener still accepts, so that load
     #: balancers stop sending before connections would be refused.
     drain_delay: float = 0.0
+    #: Time a caller has to send a whole request (headers and body); then its connection closes.
+    client_timeout: float = 10.0
+    #: An idle keep-alive connection of a caller is closed after this.
+    keepalive_timeout: float = 75.0
+    #: Callers' connections open at once per process (lowered further to fit the fd limit).
+    max_connections: int = 4096

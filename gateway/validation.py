@@ -70,6 +70,9 @@ def parse_settings(document: object, env: Mapping[str, str] | None = None) -> Se
         audit=_audit(r, top.get("audit")),
         drain_timeout=r.convert(top.get("drain_timeout"), "drain_timeout", parse_duration, 20.0),
         drain_delay=r.convert(top.get("drain_delay"), "drain_delay", parse_duration, 0.0),
+        client_timeout=_positive(r, top.get("client_timeout"), "client_timeout", 10.0),
+        keepalive_timeout=_positive(r, top.get("keepalive_timeout"), "keepalive_timeout", 75.0),
+        max_connections=_at_least_one(r, top.get("max_connections", 4096), "max_connections"),
     )
     if settings.listen == settings.admin_listen:
         r.fail("admin_listen", "must differ from listen: the admin port is never the callers'")
@@ -88,7 +91,25 @@ _TOP_FIELDS = {
     "audit",
     "drain_timeout",
     "drain_delay",
+    "client_timeout",
+    "keepalive_timeout",
+    "max_connections",
 }
+
+
+def _positive(r: Reader, value: object, path: str, default: float) -> float:
+    seconds = r.convert(value, path, parse_duration, default)
+    if seconds <= 0:
+        r.fail(path, "expected a duration above 0")
+        return default
+    return seconds
+
+
+def _at_least_one(r: Reader, value: object, path: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        r.fail(path, "expected a whole number, 1 or more")
+        return 1
+    return value
 
 
 def _host_port(value: object) -> HostPort:
