@@ -8,9 +8,11 @@ Both exits use it: `scrub` (every upstream answer on its way to a caller) and `a
   string, in JSON object KEYS as well as values;
 - ESCAPED SPELLINGS: a text holding JSON escapes (`\\/`, `\\u0061`) is also searched unescaped,
   since `"tok\\/en"` is the token `tok/en` to whoever parses it;
-- URLS: the value of a `token=`, `password=` or `session_token=` query parameter;
-- HEADERS: what follows `Bearer ` or `X-API-Key:` in a text (a malformed header that a library
-  quotes in its error message names a key that is in no secret set: keys are held as digests);
+- URLS: the value of a `token=`, `password=` or `session_token=` query parameter, and the
+  password of a URL's user info (`redis://:PASSWORD@host`);
+- HEADERS: what follows `Bearer `, `Authorization:` or `X-API-Key:` in a text (a malformed
+  header that a library quotes in its error message names a key that is in no secret set: keys
+  are held as digests);
 - NAMES (logs only, `by_name=True`): a field called `password`, `token`, `..._key` ... whole.
 """
 
@@ -39,8 +41,11 @@ _SECRET_NAMES = frozenset({
     "cookie", "set_cookie", "private_key", "app_password",
 })  # fmt: skip
 _SECRET_SUFFIXES = ("_password", "_token", "_secret", "_key")
-_URL_SECRET = re.compile(r"(?i)([?&;](?:token|password|session_token)=)[^&#;\s\"']*")
-_HEADER_SECRET = re.compile(r"(?i)(bearer\s+|x-api-key['\"]?\s*[:=,]\s*['\"]?)[^\s'\",]+")
+_URL_SECRET = re.compile(r"(?i)((?:^|[?&;\s])(?:token|password|session_token)=)[^&#;\s\"']*")
+_HEADER_SECRET = re.compile(
+    r"(?i)((?:authorization|x-api-key)['\"]?\s*[:=,]\s*['\"]?(?:bearer\s+)?|bearer\s+)[^\s'\",]+"
+)
+_URL_PASSWORD = re.compile(r"(//[^/\s:@]*:)[^@\s/]+@")
 _ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\/")
 _INT64_MIN, _UINT64_MAX = -(2**63), 2**64 - 1
 
@@ -147,6 +152,8 @@ class Cleaner:
                 text = text.replace(secret, REDACTED)
         if "=" in text:
             text = _URL_SECRET.sub(rf"\1{REDACTED}", text)
+        if "@" in text:
+            text = _URL_PASSWORD.sub(rf"\1{REDACTED}@", text)
         if " " in text or ":" in text:
             text = _HEADER_SECRET.sub(rf"\1{REDACTED}", text)
         return text
