@@ -50,8 +50,17 @@ _ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\/")
 _INT64_MIN, _UINT64_MAX = -(2**63), 2**64 - 1
 
 
-@functools.lru_cache(maxsize=4096)  # names repeat on every line; bounded against made-up ones
 def is_secret_name(name: str) -> bool:
+    # Only short names are cached: a caller's megabyte-long key must not be kept 4096 times.
+    return _is_secret_name(name) if len(name) <= 64 else _matches_secret_name(name)
+
+
+@functools.lru_cache(maxsize=4096)  # names repeat on every line; bounded against made-up ones
+def _is_secret_name(name: str) -> bool:
+    return _matches_secret_name(name)
+
+
+def _matches_secret_name(name: str) -> bool:
     normal = name.lower().replace("-", "_")
     return normal in _SECRET_NAMES or normal.endswith(_SECRET_SUFFIXES)
 
