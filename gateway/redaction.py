@@ -10,10 +10,13 @@ Both exits use it: `scrub` (every upstream answer on its way to a caller) and `a
   since `"tok\\/en"` is the token `tok/en` to whoever parses it;
 - URLS: the value of a `token=`, `password=` or `session_token=` query parameter, and the
   password of a URL's user info (`redis://:PASSWORD@host`);
-- HEADERS: what follows `Bearer `, `Authorization:` or `X-API-Key:` in a text (a malformed
-  header that a library quotes in its error message names a key that is in no secret set: keys
-  are held as digests);
-- NAMES (logs only, `by_name=True`): a field called `password`, `token`, `..._key` ... whole.
+- HEADERS (logs only): what follows `Bearer `, `Authorization:` or `X-API-Key:` in a text (a
+  malformed header that a library quotes in its error message names a key that is in no secret
+  set: keys are held as digests);
+- NAMES (logs only): a field called `password`, `token`, `..._key` ... whole.
+
+Answers (`for_logs=False`) keep their field names and prose: a caller's generated `token` is its
+own, and a note saying "Bearer of ..." is data; every secret the gateway holds is in the set.
 """
 
 from __future__ import annotations
@@ -113,11 +116,11 @@ def unescape(text: str) -> str:
 class Cleaner:
     """One pass over a value with a fixed secret list: strings, keys, containers, any depth."""
 
-    __slots__ = ("by_name", "secrets")
+    __slots__ = ("for_logs", "secrets")
 
-    def __init__(self, secrets: list[str], *, by_name: bool) -> None:
+    def __init__(self, secrets: list[str], *, for_logs: bool) -> None:
         self.secrets = secrets
-        self.by_name = by_name
+        self.for_logs = for_logs
 
     def value(self, value: Any) -> Any:
         if isinstance(value, str):
@@ -141,7 +144,7 @@ class Cleaner:
         for key, item in value.items():
             key = key if type(key) is str else str(key)
             name = text(key)
-            if self.by_name and is_secret_name(key):
+            if self.for_logs and is_secret_name(key):
                 out[name] = REDACTED
             elif type(item) is str:
                 out[name] = text(item)
@@ -163,7 +166,7 @@ class Cleaner:
             text = _URL_SECRET.sub(rf"\1{REDACTED}", text)
         if "@" in text:
             text = _URL_PASSWORD.sub(rf"\1{REDACTED}@", text)
-        if " " in text or ":" in text:
+        if self.for_logs and (" " in text or ":" in text):
             text = _HEADER_SECRET.sub(rf"\1{REDACTED}", text)
         return text
 

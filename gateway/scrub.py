@@ -50,5 +50,4 @@ def _drop_keys(value: Any) -> Any:
 
 
 def _clean(body: Any, secrets: list[str]) -> Any:
-    # An answer keeps its field names, unlike a log line: a caller's generated `token` is its own.
-    return Cleaner(secrets, by_name=False).value(body)
+    return Cleaner(secrets, for_logs=False).value(body)

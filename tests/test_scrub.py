@@ -125,3 +125,9 @@ def test_escaped_spellings_are_cleaned_even_when_the_raw_bytes_hide_the_secret()
     raw = b'{"success": true, "a": "tok_0123456789ab\\u0063def", "b": "x\\/y"}'
     out = orjson.loads(scrub(raw, orjson.loads(raw), [TOKEN]))
     assert out == {"success": True, "a": REDACTED, "b": "x/y"}
+
+
+def test_answers_keep_field_names_and_prose_that_only_logs_would_cut() -> None:
+    body = {"success": True, "token": "sso-abc", "note": "Bearer of news", "c": {"credentials": 1}}
+    out = orjson.loads(scrub(orjson.dumps(body), body, [TOKEN]))
+    assert out == {"success": True, "token": "sso-abc", "note": "Bearer of news", "c": {}}

@@ -62,7 +62,7 @@ class Redactor:
         return self._cleaner(()).mapping(event)
 
     def _cleaner(self, extra: Iterable[str]) -> Cleaner:
-        return Cleaner(self.secrets(extra), by_name=True)
+        return Cleaner(self.secrets(extra), for_logs=True)
 
 
 #: The process-wide redactor that the log processor and the audit trail share.
