@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import resource
+import ssl
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import cast
@@ -196,15 +197,15 @@ class GuardedSite(web.BaseSite):
 
     def __init__(
         self, runner: web.BaseRunner, guard: ConnectionGuard, host: str, port: int, *,
-        reuse_port: bool = False,
+        reuse_port: bool = False, ssl_context: ssl.SSLContext | None = None,
     ) -> None:  # fmt: skip
-        super().__init__(runner)
+        super().__init__(runner, ssl_context=ssl_context)
         self._app_runner, self._guard = runner, guard
         self._host, self._port, self._reuse_port = host, port, reuse_port
 
     @property
     def name(self) -> str:
-        return f"http://{self._host}:{self._port}"
+        return f"{'https' if self._ssl_context else 'http'}://{self._host}:{self._port}"
 
     async def start(self) -> None:
         await super().start()
@@ -212,6 +213,6 @@ class GuardedSite(web.BaseSite):
         assert server is not None
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            self._guard.protocol_factory(server), self._host, self._port,
-            reuse_port=self._reuse_port or None,
+            self._guard.protocol_factory(server), self._host, self._port, ssl=self._ssl_context,
+            backlog=self._backlog, reuse_port=self._reuse_port or None,
         )  # fmt: skip
