@@ -19,7 +19,9 @@ from .auth import Presented
 from .auth.presented import from_body, from_headers, without_session_token
 from .auth.tls import peer_names
 from .auth.tokens import can_hold_tokens
+from .authfailures import AUTH_FAILURES, AuthFailures
 from .call import Call, current_call, request_id_from
+from .connections import CONNECTIONS
 from .downloads import LINK_FIELDS, stream_file
 from .errors import (
     BadRequest,
@@ -27,6 +29,7 @@ from .errors import (
     MethodNotAllowed,
     NoSuchEndpoint,
     PayloadTooLarge,
+    Unauthenticated,
     WrongHttpMethod,
 )
 from .limits import ratelimit_headers
@@ -44,6 +47,9 @@ GATEWAY = web.AppKey("gateway", Gateway)
 METRICS = web.AppKey("metrics", Metrics)
 AUDIT = web.AppKey("audit", AuditTrail)
 CALL = web.RequestKey("call", Call)
+#: Deeper caller bodies are refused: OMA's are a few levels deep, and the re-encode (orjson stops
+#: at 255), the audit record and log redaction must all be able to hold what was accepted.
+MAX_DEPTH = 64
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -138,18 +144,45 @@ async def read_object(request: web.Request, max_body: int) -> dict[str, Any]:
     """The body as a JSON object, read in chunks so an oversized body is refused, not buffered."""
     if request.content_length is not None and request.content_length > max_body:
         raise PayloadTooLarge()
-    data = bytearray()
-    async for chunk in request.content.iter_any():
-        data += chunk
-        if len(data) > max_body:
-            raise PayloadTooLarge()
+    data = await _read_bounded(request, max_body)
+    connections = request.app.get(CONNECTIONS)
+    if connections is not None:
+        connections.body_read(request)  # the body is in: client_timeout no longer runs
     try:
         body = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise BadRequest("request body is not valid JSON") from exc
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object")
+    if _deeper_than(body, MAX_DEPTH):
+        raise BadRequest(f"request body nested deeper than {MAX_DEPTH} levels")
     return body
+
+
+async def _read_bounded(request: web.Request, max_body: int) -> bytearray:
+    data = bytearray()
+    try:
+        async for chunk in request.content.iter_any():
+            data += chunk
+            if len(data) > max_body:
+                raise PayloadTooLarge()
+    except (ConnectionError, web.RequestPayloadError) as exc:  # cut by client_timeout, or gone
+        raise BadRequest("request body not received whole") from exc
+    return data
+
+
+def _deeper_than(body: object, limit: int) -> bool:
+    """Iterative, so a hostile depth costs a loop, never the interpreter's recursion limit."""
+    stack: list[tuple[object, int]] = [(body, 1)]
+    while stack:
+        value, depth = stack.pop()
+        items = value.values() if isinstance(value, dict) else value
+        for item in items:  # type: ignore[attr-defined]
+            if isinstance(item, dict | list):
+                if depth >= limit:
+                    return True
+                stack.append((item, depth + 1))
+    return False
 
 
 @web.middleware
@@ -172,6 +205,7 @@ async def call_scope(request: web.Request, handler: Handler) -> web.StreamRespon
     finally:
         in_flight.dec()
         current_call.reset(scope)
+        _request_finished(request)
     if not response.prepared:  # a streamed download sent its headers already
         response.headers["X-Request-ID"] = call.request_id
         if call.limits is not None:
@@ -181,9 +215,17 @@ async def call_scope(request: web.Request, handler: Handler) -> web.StreamRespon
     return response
 
 
+def _request_finished(request: web.Request) -> None:
+    connections = request.app.get(CONNECTIONS)
+    if connections is not None:
+        connections.request_finished(request)  # idle from here: the next byte starts its clock
+
+
 async def _answer(request: web.Request, handler: Handler, call: Call) -> web.StreamResponse:
     try:
         return await handler(request)
+    except Unauthenticated as exc:  # throttled per address, after the key was checked
+        error = request.app[AUTH_FAILURES].failed(call.remote, exc)
     except GatewayError as exc:
         error = exc
     except web.HTTPException as exc:  # routing: unknown path, wrong HTTP method
@@ -213,6 +255,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.App
     app = web.Application(middlewares=[call_scope], handler_args={})
     app[METRICS] = metrics
     app[AUDIT] = AuditTrail(settings.audit)
+    app[AUTH_FAILURES] = AuthFailures()
     app.router.add_get("/download/{link}", download)
     # Every POST path reaches call_method, which accepts only the forms OMA libraries build.
     app.router.add_post("/{path:.*}", call_method)

@@ -28,6 +28,7 @@ from aiohttp import web
 from . import logs
 from .admin import create_admin_app
 from .app import GATEWAY, create_app
+from .connections import CONNECTIONS, ConnectionGuard, GuardedSite, fd_cap, raise_fd_limit
 from .keyexpiry import log_expiring_keys, watch_key_expiry
 from .settings import SANDBOX_URL, Settings
 from .tls import TLS_CONTEXT, reload_context, server_context
@@ -55,7 +56,7 @@ def run(
     banner: str | None = None,
     seat: Seat | None = None,
 ) -> int:
-    logs.configure()  # JSON lines on stdout, secrets redacted (gateway.logs)
+    logs.configure(stdlib=True)  # JSON lines on stdout, libraries' too, redacted (gateway.logs)
     try:
         import uvloop
     except ImportError:
@@ -78,13 +79,15 @@ async def serve(
         if settings.tls is not None:
             app[TLS_CONTEXT] = server_context(settings.tls)
         watch_key_expiry(app)
+        app[CONNECTIONS] = guard = _guard(settings)
         runner = web.AppRunner(app, handle_signals=False, access_log=None,
-                               shutdown_timeout=settings.drain_timeout)  # fmt: skip
+                               shutdown_timeout=settings.drain_timeout,
+                               keepalive_timeout=settings.keepalive_timeout)  # fmt: skip
         admin = web.AppRunner(create_admin_app(app), handle_signals=False, access_log=None)
         await runner.setup()
         await admin.setup()
         try:
-            await _listen(runner, admin, settings, seat)
+            await _listen(runner, admin, settings, seat, guard)
         except OSError as exc:
             log.error("cannot_listen", listen=str(settings.listen), error=str(exc))
             await admin.cleanup()
@@ -92,7 +95,10 @@ async def serve(
             return EXIT_CANNOT_START
         async with _reloads(app, config_path, seat), _supervisor_watch(stop, seat):
             log.info(
-                "gateway_listening", listen=str(settings.listen), admin=_admin_name(settings, seat)
+                "gateway_listening",
+                listen=str(settings.listen),
+                admin=_admin_name(settings, seat),
+                max_connections=guard.max_connections,
             )
             if banner:
                 print(banner, file=sys.stderr, flush=True)
@@ -103,14 +109,24 @@ async def serve(
     return 0
 
 
+def _guard(settings: Settings) -> ConnectionGuard:
+    """Callers' connections bounded by the config and by what the fd limit can hold."""
+    cap = fd_cap(settings.max_connections, raise_fd_limit())
+    return ConnectionGuard(client_timeout=settings.client_timeout, max_connections=cap)
+
+
 async def _listen(
-    runner: web.AppRunner, admin: web.AppRunner, settings: Settings, seat: Seat | None
+    runner: web.AppRunner,
+    admin: web.AppRunner,
+    settings: Settings,
+    seat: Seat | None,
+    guard: ConnectionGuard,
 ) -> None:
     # Only a worker shares the port: alone, a second gateway on the same port must fail loudly.
     listen = settings.listen
     tls = runner.app.get(TLS_CONTEXT) if runner.app is not None else None
-    await web.TCPSite(
-        runner, listen.host, listen.port, reuse_port=seat is not None, ssl_context=tls
+    await GuardedSite(
+        runner, guard, listen.host, listen.port, reuse_port=seat is not None, ssl_context=tls
     ).start()
     if seat is not None:
         await web.UnixSite(admin, seat.admin_socket).start()

@@ -196,3 +196,9 @@ class Settings:
     #: its errors), or `auto` (`oma` for calls with OMA-style body credentials).
     refusal_status: RefusalStatus = "auto"
     tls: TlsSettings | None = None
+    #: Time a caller has to send a whole request (headers and body); then its connection closes.
+    client_timeout: float = 10.0
+    #: An idle keep-alive connection of a caller is closed after this.
+    keepalive_timeout: float = 75.0
+    #: Callers' connections open at once per process (lowered further to fit the fd limit).
+    max_connections: int = 4096

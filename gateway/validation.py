@@ -78,6 +78,9 @@ def parse_settings(document: object, env: Mapping[str, str] | None = None) -> Se
             Any, r.choice(top.get("refusal_status"), "refusal_status", ("auto", "http", "oma"))
         ),
         tls=_tls(r, top.get("tls")),
+        client_timeout=_positive(r, top.get("client_timeout"), "client_timeout", 10.0),
+        keepalive_timeout=_positive(r, top.get("keepalive_timeout"), "keepalive_timeout", 75.0),
+        max_connections=_at_least_one(r, top.get("max_connections", 4096), "max_connections"),
     )
     if settings.listen == settings.admin_listen:
         r.fail("admin_listen", "must differ from listen: the admin port is never the callers'")
@@ -98,6 +101,9 @@ _TOP_FIELDS = {
     "drain_delay",
     "refusal_status",
     "tls",
+    "client_timeout",
+    "keepalive_timeout",
+    "max_connections",
 }
 
 
@@ -117,6 +123,21 @@ def _tls(r: Reader, value: object) -> TlsSettings | None:
     if problem:
         r.fail("tls", problem)
     return tls
+
+
+def _positive(r: Reader, value: object, path: str, default: float) -> float:
+    seconds = r.convert(value, path, parse_duration, default)
+    if seconds <= 0:
+        r.fail(path, "expected a duration above 0")
+        return default
+    return seconds
+
+
+def _at_least_one(r: Reader, value: object, path: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        r.fail(path, "expected a whole number, 1 or more")
+        return 1
+    return value
 
 
 def _host_port(value: object) -> HostPort:

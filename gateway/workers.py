@@ -33,6 +33,7 @@ import structlog
 from aiohttp import web
 from prometheus_client.core import Metric
 
+from . import logs
 from .settings import SANDBOX_URL, Settings
 from .validation import ConfigError, load_settings
 from .workeradmin import create_supervisor_admin_app, supervisor_families
@@ -133,6 +134,7 @@ class Supervisor:
         return supervisor_families(alive, len(self._slots), restarts)
 
     def run(self) -> int:
+        logs.configure(stdlib=True)  # the supervisor's lines are JSON on stdout too, redacted
         try:
             return asyncio.run(self._run())
         finally:

@@ -1,0 +1,90 @@
+"""A real gateway process (bundled sandbox upstream) for the hostile-input tests, and the raw
+sockets an attacker would use against it."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import resource
+import socket
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..ops.procs import Ports, Proc, config, gateway_process, wait_ready, write_config
+from ..support import KEYS, OMA_PASSWORD
+
+#: What must never appear in any output line of the process.
+SECRETS = (*KEYS.values(), OMA_PASSWORD)
+
+
+@dataclass
+class Gateway:
+    proc: Proc
+    ports: Ports
+
+    @property
+    def pid(self) -> int:
+        return self.proc.popen.pid
+
+    def rss_mib(self) -> float:
+        status = Path(f"/proc/{self.pid}/status").read_text()
+        line = next(x for x in status.splitlines() if x.startswith("VmRSS:"))
+        return int(line.split()[1]) / 1024
+
+    def call(
+        self, method: str, body: bytes, headers: Mapping[str, str] | None = None
+    ) -> tuple[int, bytes]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.ports.listen, timeout=10)
+        try:
+            conn.request("POST", f"/api/{method}", body=body, headers=dict(headers or {}))
+            answer = conn.getresponse()
+            return answer.status, answer.read()
+        finally:
+            conn.close()
+
+    def connect(self) -> socket.socket:
+        return socket.create_connection(("127.0.0.1", self.ports.listen), timeout=10)
+
+    def assert_output_clean(self) -> None:
+        """Every line one JSON object (stderr is merged in), no secret on any of them."""
+        for line in list(self.proc.lines):
+            assert not any(secret in line for secret in SECRETS), line
+            assert isinstance(json.loads(line), dict), line
+
+
+@contextlib.contextmanager
+def gateway(tmp_path: Path, fd_limit: int | None = None, **top: Any) -> Iterator[Gateway]:
+    ports = Ports()
+    document = config("sandbox:", ports, {name: [name] for name in KEYS}, **top)
+    path = write_config(tmp_path / "gateway.yaml", document)
+    with gateway_process("serve", "--config", str(path)) as proc:
+        if fd_limit is not None:  # before the process reads it: imports take far longer
+            resource.prlimit(proc.popen.pid, resource.RLIMIT_NOFILE, (fd_limit, fd_limit))
+        wait_ready(ports.admin_url)
+        yield Gateway(proc, ports)
+
+
+def request_head(method: str = "get_user", length: int = 2, key: str = "billing") -> bytes:
+    return (
+        f"POST /api/{method} HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"
+        f"Authorization: Bearer {KEYS.get(key, key)}\r\nContent-Length: {length}\r\n\r\n"
+    ).encode()
+
+
+def closed_within(sock: socket.socket, seconds: float) -> float | None:
+    """Seconds until the peer closed `sock` (reading and discarding), None if it stayed open."""
+    start = time.monotonic()
+    sock.settimeout(0.2)
+    while time.monotonic() - start < seconds:
+        try:
+            if sock.recv(65536) == b"":
+                return time.monotonic() - start
+        except TimeoutError:
+            continue
+        except ConnectionError:
+            return time.monotonic() - start
+    return None

@@ -1,0 +1,47 @@
+"""The caller-side limits in the config: defaults, parsing, and every bad value reported."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gateway.connections import FD_RESERVE, fd_cap
+from gateway.secrets import digest
+from gateway.validation import ConfigError, parse_settings
+
+from ..support import KEYS
+
+BASE: dict[str, Any] = {
+    "upstreams": {"oma": {"url": "sandbox:", "user": "a@b.adm", "password_env": "PW"}},
+    "callers": {"billing": {"keys": [digest(KEYS["billing"])], "allow": ["get_user"]}},
+}
+ENV = {"PW": "pw"}
+
+
+def test_defaults_are_the_contracts() -> None:
+    settings = parse_settings(BASE, ENV)
+    assert (settings.client_timeout, settings.keepalive_timeout) == (10.0, 75.0)
+    assert settings.max_connections == 4096
+
+
+def test_values_are_parsed() -> None:
+    document = {**BASE, "client_timeout": "2s", "keepalive_timeout": "5m", "max_connections": 10}
+    settings = parse_settings(document, ENV)
+    assert (settings.client_timeout, settings.keepalive_timeout) == (2.0, 300.0)
+    assert settings.max_connections == 10
+
+
+def test_every_bad_value_is_reported_with_its_path() -> None:
+    document = {**BASE, "client_timeout": "0s", "keepalive_timeout": 5, "max_connections": 0}
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(document, ENV)
+    problems = "\n".join(caught.value.problems)
+    for path in ("client_timeout", "keepalive_timeout", "max_connections"):
+        assert path in problems
+
+
+def test_the_connection_cap_fits_the_descriptor_limit() -> None:
+    assert fd_cap(4096, 1024) == (1024 - FD_RESERVE) // 2 == 480
+    assert fd_cap(4096, 1_048_576) == 4096
+    assert fd_cap(4096, 10) == 1
