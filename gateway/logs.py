@@ -17,6 +17,7 @@ from typing import BinaryIO
 import orjson
 import structlog
 
+from .audit.encode import line_safe
 from .audit.redact import REDACTOR
 from .call import current_call
 
@@ -58,7 +59,7 @@ def add_request_id(
 
 def _dumps(event: object, **_: object) -> bytes:
     # Anything orjson cannot encode natively becomes its str(); redaction already saw it as text.
-    try:
-        return orjson.dumps(event, default=str)
+    try:  # line_safe: U+2028 and kin escaped, so a consumer never splits a line
+        return line_safe(orjson.dumps(event, default=str))
     except TypeError:  # e.g. an int beyond 64 bits: a log line must never fail a call
         return json.dumps(event, default=str).encode()

@@ -38,7 +38,7 @@ def build_record(call: Call) -> dict[str, Any]:
         "remote": call.remote,
         "method": call.method,
         "mutating": is_mutating(call.method),
-        "targets": targets(call.body),
+        "targets": _call_targets(call),
         "status": call.status,
         "gateway_error": call.gateway_error,
         "result": result(call),
@@ -76,6 +76,17 @@ def targets(body: dict[str, Any] | None) -> dict[str, Any]:
             _bounded(u.get("user")) for u in users[:_MAX_ITEMS] if isinstance(u, dict)
         ]
     return found
+
+
+def _call_targets(call: Call) -> dict[str, Any]:
+    """No body targets before the caller is known (401, 400, 413): an anonymous body must not
+    cost the trail more than its own line. A body too deep to walk is named, not copied."""
+    if call.identity is None:
+        return {}
+    try:
+        return targets(call.body)
+    except RecursionError:
+        return {"unreadable": True}
 
 
 def outcome(answer: dict[str, Any] | None) -> dict[str, Any] | None:
