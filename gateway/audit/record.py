@@ -80,13 +80,14 @@ def targets(body: dict[str, Any] | None) -> dict[str, Any]:
 
 def _call_targets(call: Call) -> dict[str, Any]:
     """No body targets before the caller is known (401, 400, 413): an anonymous body must not
-    cost the trail more than its own line. A body too deep to walk is named, not copied."""
-    if call.identity is None:
+    cost the trail more than its own line. For a body too deep for `targets` to walk, its target
+    fields raw: `encode.bound_record` flattens them without recursion."""
+    if call.identity is None or not call.body:
         return {}
     try:
         return targets(call.body)
     except RecursionError:
-        return {"unreadable": True}
+        return {name: call.body[name] for name in TARGET_FIELDS if name in call.body}
 
 
 def outcome(answer: dict[str, Any] | None) -> dict[str, Any] | None:
