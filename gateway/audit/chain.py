@@ -194,6 +194,8 @@ class ChainWriter:
             final or time.monotonic() - unsigned >= self.checkpoint_interval
         )
         if not self.segment.append(batch, self._take_lost(), checkpoint=sign):
+            if sign and unsigned is not None:  # the file failed: retry a full interval later,
+                self.segment.unsigned_since = time.monotonic()  # not in a busy loop
             return
         self._dirty_since = self._dirty_since or time.monotonic()
         if self.durability == "fsync":
@@ -205,7 +207,8 @@ class ChainWriter:
         due = self.durability == "interval" and (
             time.monotonic() - self._dirty_since >= self.fsync_interval
         )
-        if (force or due) and self.segment.sync():
+        # A failed file is closed: there is nothing left to sync until it is written again.
+        if (force or due) and (self.segment.sync() or not self.segment.is_open):
             self._dirty_since = None
 
     def _on_io(self, records: int, unreported: int) -> None:

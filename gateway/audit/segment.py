@@ -73,6 +73,10 @@ class Segment:
         self._done(out)
         return True
 
+    @property
+    def is_open(self) -> bool:
+        return self._fd is not None
+
     def sync(self) -> bool:
         if self._fd is None:
             return False

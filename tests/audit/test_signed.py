@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -164,3 +165,18 @@ def test_without_a_key_a_file_has_no_checkpoints_and_public_key_verify_says_so(
     assert verify(path)[0] == 0
     code, out = verify(path, public=key[1])
     assert code == 1 and "unsigned tail of 4 lines" in out
+
+
+def test_a_vanished_audit_volume_is_not_retried_in_a_busy_loop(
+    tmp_path: Path, key: tuple[Path, Path]
+) -> None:
+    directory = tmp_path / "logs"
+    directory.mkdir()
+    writer = signed_writer(directory / "audit.jsonl", key[0], interval=0.05)
+    wait_for(lambda: writer.written == 1)
+    directory.rename(tmp_path / "gone")  # the volume went away under the writer
+    writer.submit({"event": "audit", "n": 1})
+    wait_for(lambda: writer.write_errors >= 1)
+    time.sleep(0.5)
+    assert writer.write_errors < 30 and writer.healthy is False
+    writer.close()
