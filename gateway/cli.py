@@ -60,11 +60,9 @@ def _parser() -> argparse.ArgumentParser:
 
     audit = commands.add_parser("audit", help="the audit trail")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)
-    verify = audit_commands.add_parser(
-        "verify", help="check audit files' hash chain (several: oldest rotated file first)"
-    )
-    verify.add_argument("files", type=Path, nargs="+", metavar="FILE")
-    verify.set_defaults(run=_audit_verify)
+    from .audit.cli import add_commands as add_audit_commands
+
+    add_audit_commands(audit_commands)
 
     from .sandbox.cli import add_arguments, run
 
@@ -151,6 +149,12 @@ def _check_config(args: argparse.Namespace) -> int:
     )
     for warning in policy_warnings(settings):
         print(f"  warning: {warning}")
+    if settings.audit.file is not None and settings.audit.signing_key is None:
+        print(
+            f"{args.file}: warning: audit.signing_key_file is not set: the audit file's hash chain "
+            "is then tamper-evident only against accidents, not against anyone who can write it",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -158,21 +162,6 @@ def _keys_new(args: argparse.Namespace) -> int:
     key = new_api_key()
     print(key)
     print(digest(key))
-    return 0
-
-
-def _audit_verify(args: argparse.Namespace) -> int:
-    from .audit.verify import verify_files
-
-    try:
-        state, broken = verify_files(args.files)
-    except OSError as exc:
-        print(f"audit verify: {exc.filename}: {exc.strerror}", file=sys.stderr)
-        return 2
-    if broken is not None:
-        print(f"broken at line {broken.line}: {broken}", file=sys.stderr)
-        return 1
-    print(f"intact: {state.lines} lines, {state.segments} segments, last hash {state.last_hash}")
     return 0
 
 

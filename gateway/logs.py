@@ -26,6 +26,7 @@ from typing import Any, BinaryIO
 import orjson
 import structlog
 
+from .audit.encode import line_safe
 from .audit.redact import REDACTOR
 from .call import current_call
 
@@ -174,7 +175,7 @@ def _except_hook(log: Any) -> Callable[..., None]:
 
 def _dumps(event: object, **_: object) -> bytes:
     # Anything orjson cannot encode natively becomes its str(); redaction already saw it as text.
-    try:
-        return orjson.dumps(event, default=str)
+    try:  # line_safe: U+2028 and kin escaped, so a consumer never splits a line
+        return line_safe(orjson.dumps(event, default=str))
     except TypeError:  # e.g. an int beyond 64 bits: a log line must never fail a call
         return json.dumps(event, default=str).encode()

@@ -280,7 +280,9 @@ def _per_operation(name: str, documentation: str, store: object, attribute: str)
 
 
 def _audit_metrics(audit: AuditTrail) -> Iterator[Metric]:
-    yield _gauge("oma_gateway_audit_healthy", "1 while the audit trail can be written.",
+    yield _gauge("oma_gateway_audit_healthy",
+                 "1 while the audit writer thread is alive and keeping up and the file can be "
+                 "written.",
                  float(audit.healthy))  # fmt: skip
     writer = audit.writer
     if writer is None:

@@ -165,6 +165,11 @@ class AuditSettings:
     durability: Durability = "interval"
     fsync_interval: float = 1.0
     on_error: OnError = "fail_open"
+    #: Ed25519 private key (PEM, PKCS#8) signing the checkpoints; None: no checkpoints, and the
+    #: chain is then evidence against accidents only, not against whoever can write the file.
+    signing_key: Secret | None = None
+    #: A signed checkpoint at least this often after a record (and at rotation and close).
+    checkpoint_interval: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)

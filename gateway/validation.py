@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, cast
 
 import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from .config_reader import ConfigError, Reader
 from .errors import BadRequest
@@ -445,10 +447,22 @@ def _instant(value: object) -> datetime | None:
     raise ValueError(f"expected a date or ISO 8601 time, got {value!r}")
 
 
+_AUDIT_FIELDS = {
+    "file", "durability", "fsync_interval", "on_error", "signing_key_file", "checkpoint_interval",
+}  # fmt: skip
+
+
 def _audit(r: Reader, value: object) -> AuditSettings:
-    fields = r.mapping(value, "audit", {"file", "durability", "fsync_interval", "on_error"})
+    fields = r.mapping(value, "audit", _AUDIT_FIELDS)
     file = r.string(fields.get("file"), "audit.file", "-")
+    interval = r.convert(
+        fields.get("checkpoint_interval"), "audit.checkpoint_interval", parse_duration, 10.0
+    )
+    if interval <= 0:
+        r.fail("audit.checkpoint_interval", "expected a duration above 0")
     return AuditSettings(
+        signing_key=_signing_key(r, fields.get("signing_key_file"), file),
+        checkpoint_interval=interval,
         file=None if file == "-" else file,
         durability=cast(
             Any,
@@ -459,3 +473,23 @@ def _audit(r: Reader, value: object) -> AuditSettings:
         ),
         on_error=cast(Any, r.choice(fields.get("on_error"), "audit.on_error", _ON_ERROR)),
     )
+
+
+def _signing_key(r: Reader, value: object, file: str) -> Secret | None:
+    """The checkpoints' Ed25519 key (PEM, PKCS#8), checked here so a bad key fails the start."""
+    if value is None:
+        return None
+    path = "audit.signing_key_file"
+    if file == "-":
+        r.fail(path, "checkpoints sign the audit file's chain: set audit.file too")
+    pem = r.file_secret(value, path)
+    if pem is None:
+        return None
+    try:
+        key = serialization.load_pem_private_key(pem.reveal().encode(), password=None)
+    except (ValueError, TypeError):
+        key = None
+    if not isinstance(key, Ed25519PrivateKey):
+        r.fail(path, "expected an Ed25519 private key, PEM PKCS#8 (oma-gateway audit keygen)")
+        return None
+    return pem

@@ -2,8 +2,14 @@
 
     record.py  what a record says (who, what, which objects, how it went)
     redact.py  secrets out of every record and every log line
-    chain.py   the append-only, hash-chained file and its writer thread
+    encode.py  every record bounded, encodable and one line (U+2028 and kin escaped)
+    lines.py   the sealed line: hash, prev, and finding the last good one in a file
+    chain.py   the writer thread: byte-bounded queue, checkpoints due, health
+    segment.py the file under its lock: rotation, restarts, torn-line recovery
+    sign.py    Ed25519 checkpoints (and `audit keygen`)
     verify.py  `oma-gateway audit verify`
+    search.py  `oma-gateway audit search`
+    cli.py     the `audit` sub-commands
 
 `AuditTrail` is an observer of the gateway (it sees each finished `Call`). With
 `audit.on_error: fail_closed`, calls are refused (503 `audit_unavailable`) while the file cannot be
@@ -14,6 +20,7 @@ served, and the failure is metered and logged once per change of state.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,8 +31,10 @@ from ..call import Call
 from ..errors import AuditUnavailable
 from ..settings import AuditSettings
 from .chain import ChainWriter
+from .encode import bound_record
 from .record import FOREIGN_FIELDS, build_record
 from .redact import ALREADY_REDACTED, REDACTOR, Redactor
+from .sign import Signer
 
 if TYPE_CHECKING:
     from ..runtime import Gateway
@@ -45,6 +54,8 @@ class AuditTrail:
                 Path(settings.file),
                 durability=settings.durability,
                 fsync_interval=settings.fsync_interval,
+                signer=_signer(settings),
+                checkpoint_interval=settings.checkpoint_interval,
             )
         self._detach: Callable[[], None] | None = None
 
@@ -73,10 +84,18 @@ class AuditTrail:
 
     def observe(self, call: Call) -> None:
         key = [call.presented_key.reveal()] if call.presented_key is not None else []
-        record = self._redactor.redact_fields(build_record(call), FOREIGN_FIELDS, extra=key)
+        # Bounded first: redaction, the stdout line and the file then see a small, flat record.
+        record = bound_record(build_record(call))
+        record = self._redactor.redact_fields(record, FOREIGN_FIELDS, extra=key)
         log.info("audit", **record, **{ALREADY_REDACTED: True})
         if self.writer is not None:
             self.writer.submit({"event": "audit", **record})
+
+
+def _signer(settings: AuditSettings) -> Signer | None:
+    if settings.signing_key is None:
+        return None
+    return Signer(settings.signing_key.reveal(), writer=os.urandom(6).hex())
 
 
 def gateway_secrets(gateway: Gateway) -> Callable[[], list[str]]:

@@ -68,7 +68,7 @@ def test_an_edited_line_is_named(tmp_path: Path) -> None:
 
 
 def test_an_edited_line_with_a_recomputed_seal_is_caught_at_the_next(tmp_path: Path) -> None:
-    from gateway.audit.chain import seal, unseal
+    from gateway.audit.lines import seal, unseal
 
     path = tmp_path / "audit.jsonl"
     write(path, 6)
