@@ -155,8 +155,9 @@ async def test_rejected_gateway_login_backs_off_instead_of_hammering(
 async def test_login_recovers_after_the_back_off(oma_url: str, oma: Sandbox) -> None:
     settings = upstream(oma_url)
     now = [1000.0]
+    clock = lambda: now[0]  # noqa: E731 (one clock for custody and its store's back-off)
     custody = SessionCustody(
-        OmaClient(settings, open_session(settings)), MemorySessions(), clock=lambda: now[0]
+        OmaClient(settings, open_session(settings)), MemorySessions(clock), clock=clock
     )
     oma.faults.reject_logins = Fault(times=1)
     try:
