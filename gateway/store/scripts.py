@@ -35,7 +35,7 @@ Client = Redis | RedisCluster
 GCRA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local results, moves, admitted = {}, {}, true
+local results, moves, repairs, admitted = {}, {}, {}, true
 for i, key in ipairs(KEYS) do
   local interval = tonumber(ARGV[3 * i - 2])
   local burst = tonumber(ARGV[3 * i - 1])
@@ -43,7 +43,9 @@ for i, key in ipairs(KEYS) do
   -- Distrust what is stored: a value of another type or not a number counts as absent, and a
   -- TAT beyond what GCRA can reach (now + burst * interval) is cut back to that (exhausted).
   local raw = redis.pcall('GET', key)
-  local tat = math.min((type(raw) == 'string' and tonumber(raw)) or now, now + interval * burst)
+  local stored = type(raw) == 'string' and tonumber(raw) or nil
+  local tat = math.min(stored or now, now + interval * burst)
+  if stored ~= nil and stored > tat then repairs[#repairs + 1] = {key, tat} end
   local new_tat = math.max(tat, now) + interval
   local allow_at = new_tat - interval * burst
   if allow_at - now > 1e-6 then  -- a microsecond of slack: float rounding must not refuse
@@ -55,6 +57,10 @@ for i, key in ipairs(KEYS) do
     results[i] = {1, remaining, math.ceil((new_tat - now) * 1000), 0}
     moves[#moves + 1] = {key, new_tat}
   end
+end
+for _, fix in ipairs(repairs) do  -- written back cut, so a refused call does not re-read it
+  local ttl = math.max(1, math.ceil((fix[2] - now) * 1000))
+  redis.call('SET', fix[1], string.format('%.6f', fix[2]), 'PX', ttl)
 end
 if admitted then
   for _, move in ipairs(moves) do
