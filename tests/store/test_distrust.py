@@ -135,7 +135,7 @@ async def test_limit_keys_of_the_wrong_shape_do_not_break_limiting(
         assert (await replica.limiter.check(rules)).allowed
     else:
         assert sum(d.allowed for d in decisions) == 4
-    assert await raw_redis.pttl(key) > 0  # rewritten with a TTL
+    assert await raw_redis.pttl(key) != -1  # rewritten with a TTL (or expired since): never stuck
 
 
 class FailingFirst(MemorySessions):
