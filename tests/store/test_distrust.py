@@ -21,7 +21,7 @@ from gateway.store.memory import MemorySessions
 from gateway.upstream import OmaClient, open_session
 
 from ..support import upstream
-from .conftest import OpenStore
+from .conftest import OpenStore, new_key
 
 SESSION = "oma-gw:{oma}:session"
 LEASE = "oma-gw:{oma}:session:lease"
@@ -73,21 +73,36 @@ async def test_a_session_key_of_another_type_reads_as_absent_and_is_overwritten(
 
 
 @pytest.fixture
-async def custody(
+async def custodies(
     oma_url: str, open_redis_store: OpenStore, raw_redis: Redis
-) -> AsyncIterator[SessionCustody]:
+) -> AsyncIterator[list[SessionCustody]]:
+    """Two replicas' custodies on one Redis and one store key."""
     settings = upstream(oma_url, timeout=1.0)
-    held = SessionCustody(OmaClient(settings, open_session(settings)), open_redis_store().sessions)
+    key = new_key()
+    held = [
+        SessionCustody(
+            OmaClient(settings, open_session(settings)),
+            open_redis_store(encryption_key=key).sessions,
+        )
+        for _ in range(2)
+    ]
     yield held
-    await held.close()
+    for custody in held:
+        await custody.close()
 
 
-async def test_garbage_in_the_session_hash_costs_one_login_not_a_500(
-    custody: SessionCustody, raw_redis: Redis, oma: Sandbox
+@pytest.fixture
+def custody(custodies: list[SessionCustody]) -> SessionCustody:
+    return custodies[0]
+
+
+async def test_a_non_numeric_expires_at_costs_one_login_not_a_500(
+    custodies: list[SessionCustody], raw_redis: Redis, oma: Sandbox
 ) -> None:
-    await raw_redis.hset(SESSION, mapping={"blob": b"junk", "expires_at": b"never"})
-    token = await custody.current()
-    assert token.token.reveal() and oma.authenticate_count == 1
+    await custodies[0].current()  # a valid token saved by one replica...
+    await raw_redis.hset(SESSION, "expires_at", b"never")  # ...then spoiled in Redis
+    token = await custodies[1].current()  # another replica reads it: absent, so it logs in
+    assert token.token.reveal() and oma.authenticate_count == 2
     assert await raw_redis.hget(SESSION, "expires_at") != b"never"  # overwritten by the save
 
 
