@@ -137,11 +137,14 @@ def _oma_json(raw: bytes, status: int) -> tuple[dict[str, Any], bytes, bool]:
 _REFUSALS = {400: "OMA refused the request as malformed", 404: "OMA does not know this method"}
 
 
-def tls_context(settings: UpstreamSettings) -> ssl.SSLContext:
-    """Verification against the system's trust store, plus the upstream's `ca_file` if set."""
+def tls_context(settings: UpstreamSettings) -> ssl.SSLContext | bool:
+    """Verification against the system's trust store, plus the upstream's `ca_file` if set.
+    Without one, aiohttp's own verifying default (`True`) is used: building a context loads the
+    whole system store (tens of ms on the event loop), so it is done only when needed."""
+    if settings.ca_file is None:
+        return True
     context = ssl.create_default_context()
-    if settings.ca_file is not None:
-        context.load_verify_locations(cafile=settings.ca_file)
+    context.load_verify_locations(cafile=settings.ca_file)
     return context
 
 

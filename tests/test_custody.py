@@ -129,10 +129,10 @@ async def test_invalidate_drops_only_the_token_that_failed(oma_url: str, oma: Sa
     try:
         old = await custody.current()
         newer = await custody.invalidate(old)
-        assert newer.token != old.token
+        assert newer is not None and newer.token != old.token
         # A second caller reporting the same old token must not throw the newer one away.
         again = await custody.invalidate(old)
-        assert again.token == newer.token
+        assert again is not None and again.token == newer.token
         assert oma.authenticate_count == 2
         assert not await sessions.discard("oma", Secret("not-the-current-token"))
     finally:
