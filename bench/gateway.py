@@ -82,6 +82,9 @@ def config(setup: GatewaySetup) -> dict[str, object]:
                 "client": "oma-gateway-bench",
                 "token_lifetime": "3h",
                 "timeout": setup.timeout,
+                # The bench's one caller stands for every client of the load: the per-caller
+                # bound (half the pool by default) would refuse most of the in-flight scenario.
+                "max_in_flight_per_caller": 0,
             }
         },
         "callers": {"bench": caller},

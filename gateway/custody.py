@@ -6,8 +6,18 @@ does it and every caller awaits that task; across replicas a store lease lets on
 while the others wait for its token to appear (lock, re-read, re-check, log in, release). A
 background task refreshes ahead of expiry, at 75-80% of the lifetime (jittered), so no caller waits.
 A stale token is dropped with compare-and-delete: only the token that failed, never a newer one.
-When OMA rejects the gateway's own login, logins back off exponentially (capped) so a wrong
-password does not hammer the account into a lockout.
+
+Logins are damped, because each costs a password login of the one shared account:
+
+* When OMA rejects the gateway's own login, logins back off exponentially (capped), through the
+  store, so the whole fleet makes one attempt per step (each process on its own while the store
+  is down), and a wrong password does not hammer the account into a lockout.
+* A stale-token report (`invalidate`) logs in at most once per window per upstream and process;
+  when the fresh token draws `error_number 1` as well, that answer is not about the token's age,
+  so the window doubles (up to `INVALIDATE_CAP`) instead of logging in again; it starts over once
+  a token other than such a fresh one is reported.
+
+The refresher outlives every error it meets: it logs it, counts it, and tries again later.
 """
 
 from __future__ import annotations
@@ -17,12 +27,12 @@ import collections
 import random
 import time
 from collections.abc import Callable
-from typing import Any
 
-import orjson
 import structlog
 
 from .errors import UpstreamAuthFailed, UpstreamError, UpstreamUnavailable
+from .inflight import InFlightGate
+from .login import LoginRejected, password_login
 from .secrets import Secret
 from .store import SessionStore, StoredToken
 from .upstream import OmaClient
@@ -31,8 +41,8 @@ __all__ = ["SessionCustody"]
 
 log = structlog.get_logger(__name__)
 
-REFRESH_AT = (0.75, 0.80)  # of the lifetime: when one replica fetches the next token
 BACKOFF_FIRST, BACKOFF_CAP = 1.0, 300.0  # seconds, after OMA rejected the gateway's login
+INVALIDATE_FIRST, INVALIDATE_CAP = 10.0, 300.0  # seconds between logins for stale tokens
 POLL_FIRST, POLL_CAP = 0.02, 0.25  # seconds, while another replica holds the login lease
 
 
@@ -51,9 +61,16 @@ class SessionCustody:
         self._local: StoredToken | None = None
         self._flight: asyncio.Task[StoredToken] | None = None
         self._refresher: asyncio.Task[None] | None = None
-        self._backoff = 0.0
-        self._blocked_until = 0.0
+        self._blocked_until = 0.0  # this process's copy of the store's login back-off
+        self._window = INVALIDATE_FIRST
+        self._last_invalidation = float("-inf")
+        self._replacement: Secret | None = None  # the token the last invalidation brought
+        self._refused_fresh: Secret | None = None  # ... when OMA refused that one as well
+        #: One caller's calls in flight to this upstream (`max_in_flight_per_caller`).
+        self.gate = InFlightGate(client.settings.in_flight_per_caller)
         self.logins = 0  # authenticate calls made by this process
+        self.damped = 0  # stale-token reports that did not cost a login
+        self.refresher_errors = 0  # unexpected errors the refresher survived
         self.last_login_ok: float | None = None
         # For metrics: logins by result ("ok", "rejected", "error"), and calls awaiting a login.
         self.login_results: collections.Counter[str] = collections.Counter()
@@ -77,12 +94,43 @@ class SessionCustody:
             return token
         return await self._single_flight(stale=None, fresh=False)
 
-    async def invalidate(self, token: StoredToken) -> StoredToken:
-        """OMA refused `token`: drop it (only if still current) and get the next one."""
+    async def invalidate(self, token: StoredToken) -> StoredToken | None:
+        """OMA refused `token`: drop it (only if still current) and get the next one. None when
+        damping allows no login now: OMA's answer then stands as it came."""
+        held = self._local
+        if held is not None and held.token != token.token and self._fresh_enough(held):
+            return held  # another call already replaced it
+        self._judge(token.token)
+        if self._damped():
+            self.damped += 1
+            log.info("oma_token_invalidation_damped", upstream=self.name, window=self._window)
+            adopted = await self._adoptable(token.token, fresh=False)  # a replica's newer one
+            self._local = adopted or self._local
+            return adopted
+        self._last_invalidation = self._clock()
         if self._local is not None and self._local.token == token.token:
             self._local = None
         await self._sessions.discard(self.name, token.token)
-        return await self._single_flight(stale=token.token, fresh=False)
+        replacement = await self._single_flight(stale=token.token, fresh=False)
+        self._replacement = replacement.token
+        return replacement
+
+    def _fresh_enough(self, token: StoredToken) -> bool:
+        return token.usable(self._clock() + self.margin)
+
+    def _judge(self, refused: Secret) -> None:
+        """Widen the window when a token fresh from an invalidation is refused too (once per
+        such token); narrow it again when an ordinary token is reported."""
+        if refused != self._replacement:
+            self._window = INVALIDATE_FIRST
+        elif refused != self._refused_fresh:
+            self._refused_fresh = refused
+            self._window = min(INVALIDATE_CAP, self._window * 2)
+
+    def _damped(self) -> bool:
+        if self._flight is not None and not self._flight.done():
+            return False  # a login is under way anyway: wait for its token
+        return self._clock() - self._last_invalidation < self._window
 
     def start(self) -> None:
         """Begin proactive refresh; owned by this object and cancelled by `close`."""
@@ -163,46 +211,33 @@ class SessionCustody:
             await self._sessions.release_lease(self.name, lease)
 
     async def _login(self) -> StoredToken:
-        if self._clock() < self._blocked_until:
-            raise UpstreamAuthFailed()
-        settings = self.client.settings
-        lifetime = int(self.lifetime)
-        payload = orjson.dumps({
-            "credentials": {
-                "user": settings.user,
-                "password": settings.password.reveal(),
-                "client": settings.client,
-            },
-            "generate_session_token": True,
-            "session_token_duration": lifetime,
-        })  # fmt: skip
-        issued_at = self._clock()  # OMA counts the lifetime from when the request is submitted
+        await self._check_backoff()
         self.logins += 1
         try:
-            answer = await self.client.call("authenticate", payload)
-        except UpstreamError:
-            self.login_results["error"] += 1
-            raise
-        token = _session_token(answer.body)
-        if token is None:
+            token = await password_login(self.client, self._clock)
+        except LoginRejected:
             self.login_results["rejected"] += 1
-            self._back_off()
-            log.warning("oma_login_rejected", upstream=self.name, backoff=self._backoff)
-            raise UpstreamAuthFailed()
-        self._backoff, self._blocked_until = 0.0, 0.0
+            backoff = await self._sessions.login_rejected(self.name, BACKOFF_FIRST, BACKOFF_CAP)
+            self._blocked_until = self._clock() + backoff
+            log.warning("oma_login_rejected", upstream=self.name, backoff=backoff)
+            raise
+        except UpstreamError as exc:
+            self.login_results["error"] += 1
+            log.warning("oma_login_failed", upstream=self.name, cause=exc.cause)
+            raise
         self.login_results["ok"] += 1
         self.last_login_ok = self._clock()
-        granted = _duration(answer.body, lifetime)
-        return StoredToken(
-            token=Secret(token),
-            issued_at=issued_at,
-            expires_at=issued_at + granted,
-            refresh_at=issued_at + granted * random.uniform(*REFRESH_AT),  # noqa: S311 (jitter)
-        )
+        await self._sessions.login_succeeded(self.name)
+        return token
 
-    def _back_off(self) -> None:
-        self._backoff = min(BACKOFF_CAP, self._backoff * 2 or BACKOFF_FIRST)
-        self._blocked_until = self._clock() + self._backoff
+    async def _check_backoff(self) -> None:
+        """Refuse a password login while this process or the fleet backs off from a rejection."""
+        if self._clock() < self._blocked_until:
+            raise UpstreamAuthFailed()
+        left = await self._sessions.login_blocked(self.name)
+        if left > 0:
+            self._blocked_until = self._clock() + left
+            raise UpstreamAuthFailed()
 
     async def _refresh_ahead(self) -> None:
         """Log in at start (so the first caller does not wait and readiness can tell), then
@@ -216,8 +251,17 @@ class SessionCustody:
                 if self._local is not None and self._local.refresh_at <= self._clock():
                     await self._single_flight(stale=None, fresh=True)
             except UpstreamError as exc:
-                log.warning("oma_token_refresh_failed", upstream=self.name, error=exc.code)
-                await asyncio.sleep(max(1.0, min(30.0, self.lifetime * 0.01)))
+                log.warning("oma_token_refresh_failed", upstream=self.name, error=exc.code,
+                            cause=exc.cause)  # fmt: skip
+                await asyncio.sleep(self._retry_pause())
+            except Exception as exc:  # the refresher must outlive anything it meets
+                self.refresher_errors += 1
+                log.error("oma_token_refresher_error", upstream=self.name,
+                          error=type(exc).__name__, exc_info=True)  # fmt: skip
+                await asyncio.sleep(self._retry_pause())
+
+    def _retry_pause(self) -> float:
+        return max(1.0, min(30.0, self.lifetime * 0.01))
 
     def _until_refresh(self, token: StoredToken) -> float:
         # Each replica wakes a little after the shared refresh time, at its own moment, so the
@@ -225,17 +269,3 @@ class SessionCustody:
         spread = min(30.0, self.lifetime * 0.02)
         jitter = random.uniform(0, spread)  # noqa: S311 (jitter, not a secret)
         return max(0.0, token.refresh_at - self._clock()) + jitter
-
-
-def _session_token(body: dict[str, Any]) -> str | None:
-    token = body.get("session_token")
-    if body.get("success") is True and isinstance(token, str) and token:
-        return token
-    return None
-
-
-def _duration(body: dict[str, Any], asked: int) -> float:
-    granted = body.get("session_token_duration")
-    if isinstance(granted, int | float) and not isinstance(granted, bool) and 0 < granted <= asked:
-        return float(granted)
-    return float(asked)

@@ -151,6 +151,8 @@ class UpstreamError(GatewayError):
     status = 502
     code = "upstream_unavailable"
     message = "OMA upstream unavailable"
+    #: Why it failed, one word of `gateway.failures.CAUSES`: for logs and a metric label only.
+    cause: str = "other"
 
 
 class UpstreamUnavailable(UpstreamError):
@@ -166,3 +168,4 @@ class UpstreamTimeout(UpstreamError):
     status = 504
     code = "upstream_timeout"
     message = "OMA upstream timed out"
+    cause = "timeout"

@@ -5,6 +5,9 @@ The caller's `credentials` are replaced whole: the gateway, not the caller, pick
 OpenSRS's own logs will show. On `error_number 1` the token may have expired early (OMA documents
 no separate code for it): the gateway drops exactly that token, gets the next, and resends once.
 OMA checks credentials before acting, so resending a refused call cannot apply it twice.
+When custody damps the report (a login for a stale token was made moments ago), nothing is
+resent and OMA's answer stands. Each caller's calls in flight are bounded per upstream
+(`inflight`), so one caller cannot take the whole connection pool.
 """
 
 from __future__ import annotations
@@ -32,16 +35,24 @@ class Forwarder:
     async def forward(self, call: Call, body: dict[str, Any]) -> tuple[OmaAnswer, bytes]:
         """OMA's answer, and the bytes the caller may see."""
         assert call.method is not None and call.caller is not None
+        with self.custody.gate.enter(call.caller):
+            answer, used = await self._forward(call, body)
+        secrets = [t.token.reveal() for t in used] + [self._settings.password.reveal()]
+        return answer, scrub(answer.raw, answer.body, secrets)
+
+    async def _forward(
+        self, call: Call, body: dict[str, Any]
+    ) -> tuple[OmaAnswer, list[StoredToken]]:
         token = await self.custody.current()
         answer = await self._send(call, body, token)
         used = [token]
         if answer.error_number == _STALE_TOKEN:
-            token = await self.custody.invalidate(token)
-            used.append(token)
-            call.resent = True
-            answer = await self._send(call, body, token)
-        secrets = [t.token.reveal() for t in used] + [self._settings.password.reveal()]
-        return answer, scrub(answer.raw, answer.body, secrets)
+            fresh = await self.custody.invalidate(token)
+            if fresh is not None:
+                used.append(fresh)
+                call.resent = True
+                answer = await self._send(call, body, fresh)
+        return answer, used
 
     async def _send(self, call: Call, body: dict[str, Any], token: StoredToken) -> OmaAnswer:
         credentials = {

@@ -24,6 +24,7 @@ from .audit.record import result
 from .call import Call
 from .catalog import catalogue
 from .errors import GatewayError
+from .metrics_upstream import upstream_families
 
 if TYPE_CHECKING:
     from .audit import AuditTrail
@@ -200,6 +201,7 @@ class _StateCollector(Collector):
         gateway = self._metrics.gateway
         if gateway is not None:
             yield from _custody_metrics(gateway)
+            yield from upstream_families(gateway)
             yield from _store_metrics(gateway.store)
             yield _gauge("oma_gateway_draining", "1 while shutting down.", float(gateway.draining))
         if self._metrics.audit is not None:

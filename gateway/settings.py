@@ -138,6 +138,21 @@ class UpstreamSettings:
     rate_limit: RateSpec | None = None
     #: Connections kept to this upstream at most (0: no cap). Calls beyond it wait for one.
     max_connections: int = 1024
+    #: Largest answer read (bytes, after decompression); a larger one is upstream_unavailable.
+    max_answer: int = 32 * 1024 * 1024
+    #: One caller's calls in flight to this upstream at most; None: half of max_connections.
+    max_in_flight_per_caller: int | None = None
+    #: A CA (PEM) trusted for this upstream besides the system's trust store.
+    ca_file: str | None = None
+    #: Allow an http:// URL to a host that is not loopback (the token then crosses in clear).
+    insecure_http: bool = False
+
+    @property
+    def in_flight_per_caller(self) -> int:
+        """The effective per-caller bound (0: none): a caller may fill half the pool at most."""
+        if self.max_in_flight_per_caller is not None:
+            return self.max_in_flight_per_caller
+        return max(1, self.max_connections // 2) if self.max_connections else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +168,13 @@ class StoreSettings:
     #: With fail_open: while the store is down, each replica enforces the limits on its own
     #: (a per-replica budget) instead of admitting everything.
     local_fallback: bool = True
+    #: The Redis password (from password_env or password_file, never the URL).
+    password: Secret | None = None
+    #: A CA (PEM) to verify a rediss:// server with.
+    ca_file: str | None = None
+    #: Replicas (pods) sharing this store: during an outage each process enforces
+    #: 1 / (replicas x workers) of every limit, so the fleet as a whole stays near the limit.
+    replicas: int = 1
 
     @property
     def is_shared(self) -> bool:

@@ -1,24 +1,37 @@
 """Talking to one OMA account: one pooled `ClientSession`, bounded waits, errors translated.
 
 OMA answers in band: HTTP 200 with `success: false` is a normal answer, passed on as it is. Only
-a transport failure or an answer that is not OMA's JSON becomes a gateway error here.
+a transport failure or an answer that is not OMA's JSON becomes a gateway error here, carrying
+its cause (`failures`), which is logged and counted per upstream.
+
+What an upstream may make the gateway do is bounded: a redirect is never followed (the body
+carries the session token, and `Location` may name any host), and an answer is read only up to
+`max_answer` bytes after decompression, in chunks, so a huge or compressed-bomb answer costs at
+most that much memory and is refused.
 """
 
 from __future__ import annotations
 
+import collections
+import ssl
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import orjson
+import structlog
 
-from .errors import UpstreamTimeout, UpstreamUnavailable
+from .errors import UpstreamError
+from .failures import cause_of, failure
 from .settings import UpstreamSettings
 
-__all__ = ["OmaAnswer", "OmaClient"]
+__all__ = ["OmaAnswer", "OmaClient", "open_session", "tls_context"]
+
+log = structlog.get_logger(__name__)
 
 _JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+_CHUNK = 64 * 1024  # bytes read (decoded) at a time while bounding an answer
 
 
 @dataclass(slots=True)
@@ -27,6 +40,8 @@ class OmaAnswer:
     raw: bytes
     body: dict[str, Any]
     latency: float  # seconds spent waiting for OMA
+    #: False when the gateway put the body together itself (OMA's 400/404 without JSON).
+    from_oma: bool = True
 
     @property
     def success(self) -> bool:
@@ -43,22 +58,37 @@ class OmaClient:
         self.settings = settings
         self._session = session
         self._base = settings.url
+        #: Failed calls by cause (`failures.CAUSES`), for metrics.
+        self.failures: collections.Counter[str] = collections.Counter()
 
     async def call(self, method: str, payload: bytes) -> OmaAnswer:
         started = time.perf_counter()
         try:
+            status, raw = await self._exchange(method, payload)
+            body, raw, from_oma = _oma_json(raw, status)
+        except UpstreamError as exc:
+            self.note_failure(method, exc)
+            raise
+        return OmaAnswer(status, raw, body, time.perf_counter() - started, from_oma)
+
+    async def _exchange(self, method: str, payload: bytes) -> tuple[int, bytes]:
+        try:
             # The session's own timeout (the upstream's `timeout`) bounds the whole exchange.
             async with self._session.post(
-                f"{self._base}/{method}", data=payload, headers=_JSON_HEADERS
+                f"{self._base}/{method}",
+                data=payload,
+                headers=_JSON_HEADERS,
+                allow_redirects=False,  # nothing is resent to wherever `Location` points
             ) as response:
-                raw = await response.read()
-                status = response.status
-        except TimeoutError as exc:
-            raise UpstreamTimeout() from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise UpstreamUnavailable() from exc
-        body, raw = _oma_json(raw, status)
-        return OmaAnswer(status, raw, body, time.perf_counter() - started)
+                return response.status, await _read_bounded(response, self.settings.max_answer)
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise failure(cause_of(exc)) from exc
+
+    def note_failure(self, method: str, exc: UpstreamError) -> None:
+        """Log and count a failed exchange (also one the caller judged, like a login answer)."""
+        self.failures[exc.cause] += 1
+        log.warning("upstream_failed", upstream=self.settings.name, method=method,
+                    cause=exc.cause, gateway_error=exc.code)  # fmt: skip
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -69,15 +99,32 @@ class OmaClient:
         await self._session.close()
 
 
-def _oma_json(raw: bytes, status: int) -> tuple[dict[str, Any], bytes]:
-    """OMA's answer as a mapping (and its bytes); anything else means the upstream is not
-    speaking OMA."""
+async def _read_bounded(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The decoded body, or `too_large` as soon as it passes `limit` (nothing more is read)."""
+    if 300 <= response.status < 400:
+        response.close()
+        raise failure("redirect", "OMA upstream answered with a redirect, which is not followed")
+    if response.content_length is not None and response.content_length > limit:
+        response.close()
+        raise failure("too_large", "OMA upstream's answer is larger than max_answer")
+    data = bytearray()
+    async for chunk in response.content.iter_chunked(_CHUNK):
+        data += chunk
+        if len(data) > limit:
+            response.close()  # drop the connection: the rest of the answer is never read
+            raise failure("too_large", "OMA upstream's answer is larger than max_answer")
+    return bytes(data)
+
+
+def _oma_json(raw: bytes, status: int) -> tuple[dict[str, Any], bytes, bool]:
+    """OMA's answer as a mapping (and its bytes, and whether OMA wrote it); anything else means
+    the upstream is not speaking OMA."""
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
         body = None
     if isinstance(body, dict):
-        return body, raw
+        return body, raw, True
     if status in (400, 404):
         # OMA's own refusals (malformed body, unknown method) may come without a JSON body; the
         # gateway answers them in OMA's envelope so callers still get OMA's meaning.
@@ -87,17 +134,31 @@ def _oma_json(raw: bytes, status: int) -> tuple[dict[str, Any], bytes]:
             "error": _REFUSALS[status],
             "gateway_error": "upstream_rejected",
         }
-        return body, orjson.dumps(body)
-    raise UpstreamUnavailable("OMA upstream answered something that is not OMA's JSON")
+        return body, orjson.dumps(body), False
+    cause = "not_json" if status == 200 else "http_status"
+    raise failure(cause, "OMA upstream answered something that is not OMA's JSON")
 
 
 _REFUSALS = {400: "OMA refused the request as malformed", 404: "OMA does not know this method"}
 
 
+def tls_context(settings: UpstreamSettings) -> ssl.SSLContext | bool:
+    """Verification against the system's trust store, plus the upstream's `ca_file` if set.
+    Without one, aiohttp's own verifying default (`True`) is used: building a context loads the
+    whole system store (tens of ms on the event loop), so it is done only when needed."""
+    if settings.ca_file is None:
+        return True
+    context = ssl.create_default_context()
+    context.load_verify_locations(cafile=settings.ca_file)
+    return context
+
+
 def open_session(settings: UpstreamSettings) -> aiohttp.ClientSession:
     """The one pooled session for an upstream. Connections are kept alive; the pool is sized for
     many concurrent callers, since OMA calls are slow relative to the gateway's own work."""
-    connector = aiohttp.TCPConnector(limit=settings.max_connections, ttl_dns_cache=300)
+    connector = aiohttp.TCPConnector(
+        limit=settings.max_connections, ttl_dns_cache=300, ssl=tls_context(settings)
+    )
     return aiohttp.ClientSession(
         connector=connector,
         timeout=aiohttp.ClientTimeout(total=settings.timeout),

@@ -8,8 +8,10 @@ text.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import os
 import re
+import urllib.parse
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -158,9 +160,14 @@ def _store(r: Reader, value: object) -> StoreSettings:
             "url",
             "on_error",
             "encryption_key_env",
+            "encryption_key_file",
             "previous_encryption_key_envs",
             "timeout",
             "local_fallback",
+            "password_env",
+            "password_file",
+            "ca_file",
+            "replicas",
         },
     )
     url = r.string(fields.get("url"), "store.url", "memory://")
@@ -170,11 +177,8 @@ def _store(r: Reader, value: object) -> StoreSettings:
             "expected memory://, redis://HOST:PORT/DB, rediss://, unix:// or"
             " redis+cluster://HOST:PORT (any node of a Redis Cluster)",
         )
-    key: Secret | None = None
-    if "encryption_key_env" in fields:
-        key = _store_key(r, fields["encryption_key_env"], "store.encryption_key_env")
-    elif not url.startswith("memory://"):
-        r.fail("store.encryption_key_env", "required with a shared store")
+    _store_url_secrets(r, url)
+    key = _store_encryption_key(r, fields, shared=not url.startswith("memory://"))
     previous = fields.get("previous_encryption_key_envs") or []
     olds = [
         _store_key(r, name, f"store.previous_encryption_key_envs[{i}]")
@@ -187,7 +191,62 @@ def _store(r: Reader, value: object) -> StoreSettings:
         previous_encryption_keys=tuple(k for k in olds if k is not None),
         timeout=r.convert(fields.get("timeout"), "store.timeout", parse_duration, 0.1),
         local_fallback=_flag(r, fields.get("local_fallback", True), "store.local_fallback"),
+        password=_optional_secret(r, fields, "store"),
+        ca_file=_readable(r, fields.get("ca_file"), "store.ca_file"),
+        replicas=_at_least_one(r, fields.get("replicas", 1), "store.replicas"),
     )
+
+
+def _store_url_secrets(r: Reader, url: str) -> None:
+    # A password in the URL ends up in every place the config is shown or copied.
+    if _split(url).password:
+        r.fail("store.url", "no password in the URL: use store.password_env or store.password_file")
+
+
+def _store_encryption_key(r: Reader, fields: dict[str, Any], *, shared: bool) -> Secret | None:
+    given = [k for k in ("encryption_key_env", "encryption_key_file") if k in fields]
+    if len(given) > 1:
+        r.fail("store", "set only one of encryption_key_env or encryption_key_file")
+    if not given:
+        if shared:
+            r.fail("store.encryption_key_env", "required with a shared store")
+        return None
+    path = f"store.{given[0]}"
+    if given[0] == "encryption_key_env":
+        return _store_key(r, fields["encryption_key_env"], path)
+    return _checked_store_key(r, r.file_secret(fields["encryption_key_file"], path), path)
+
+
+def _optional_secret(r: Reader, fields: dict[str, Any], path: str) -> Secret | None:
+    """A password from `password_env` or `password_file` (at most one), or None."""
+    given = [k for k in ("password_env", "password_file") if k in fields]
+    if len(given) > 1:
+        r.fail(path, "set only one of password_env or password_file")
+    if not given:
+        return None
+    if given[0] == "password_env":
+        return r.env_secret(fields["password_env"], f"{path}.password_env")
+    return r.file_secret(fields["password_file"], f"{path}.password_file")
+
+
+def _readable(r: Reader, value: object, path: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        r.fail(path, "expected a file path")
+        return None
+    try:
+        Path(value).read_bytes()
+    except OSError as exc:
+        r.fail(path, f"cannot read {value}: {exc.strerror}")
+    return value
+
+
+def _split(url: str) -> urllib.parse.SplitResult:
+    try:
+        return urllib.parse.urlsplit(url)
+    except ValueError:  # e.g. a malformed IPv6 host: the URL checks report it
+        return urllib.parse.urlsplit("")
 
 
 _ON_ERROR = ("fail_open", "fail_closed")
@@ -209,7 +268,10 @@ def _flag(r: Reader, value: object, path: str) -> bool:
 
 
 def _store_key(r: Reader, value: object, path: str) -> Secret | None:
-    secret = r.env_secret(value, path)
+    return _checked_store_key(r, r.env_secret(value, path), path)
+
+
+def _checked_store_key(r: Reader, secret: Secret | None, path: str) -> Secret | None:
     if secret is None:
         return None
     try:
@@ -266,15 +328,15 @@ def _upstream(r: Reader, name: str, value: object, path: str) -> UpstreamSetting
             "timeout",
             "rate_limit",
             "max_connections",
+            "max_answer",
+            "max_in_flight_per_caller",
+            "ca_file",
+            "insecure_http",
         },
     )
     url = r.string(fields.get("url"), f"{path}.url").rstrip("/")
-    if url and url != SANDBOX_URL and not url.startswith(("http://", "https://")):
-        r.fail(
-            f"{path}.url",
-            f"expected an http(s) URL such as https://admin.a.hostedemail.com/api"
-            f" or {SANDBOX_URL} for the bundled sandbox",
-        )
+    insecure = _flag(r, fields.get("insecure_http", False), f"{path}.insecure_http")
+    _upstream_url(r, url, f"{path}.url", insecure=insecure)
     lifetime = r.convert(
         fields.get("token_lifetime"), f"{path}.token_lifetime", parse_duration, 10800.0
     )
@@ -290,7 +352,45 @@ def _upstream(r: Reader, name: str, value: object, path: str) -> UpstreamSetting
         timeout=r.convert(fields.get("timeout"), f"{path}.timeout", parse_duration, 20.0),
         rate_limit=_rate(r, fields.get("rate_limit"), f"{path}.rate_limit"),
         max_connections=_count(r, fields.get("max_connections", 1024), f"{path}.max_connections"),
+        max_answer=r.convert(
+            fields.get("max_answer"), f"{path}.max_answer", parse_size, 32 * 1024 * 1024
+        ),
+        max_in_flight_per_caller=_optional_count(r, fields, f"{path}.max_in_flight_per_caller"),
+        ca_file=_readable(r, fields.get("ca_file"), f"{path}.ca_file"),
+        insecure_http=insecure,
     )
+
+
+def _upstream_url(r: Reader, url: str, path: str, *, insecure: bool) -> None:
+    """Refuse URLs that would leak the login or the session token: plain http to a host that is
+    not this machine (unless `insecure_http`), credentials, a query or a fragment."""
+    if not url or url == SANDBOX_URL:
+        return
+    parts = _split(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        r.fail(path, f"expected an http(s) URL such as https://admin.a.hostedemail.com/api"
+                     f" or {SANDBOX_URL} for the bundled sandbox")  # fmt: skip
+        return
+    if parts.username is not None or parts.password is not None:
+        r.fail(path, "no user info in the URL: the login is the upstream's user and password_*")
+    if "?" in url or "#" in url:
+        r.fail(path, "no query or fragment: methods are POSTed to {url}/{method}")
+    if parts.scheme == "http" and not insecure and not _is_loopback(parts.hostname):
+        r.fail(path, "http:// only to a loopback host; use https:// (or insecure_http: true)")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _optional_count(r: Reader, fields: dict[str, Any], path: str) -> int | None:
+    key = path.rpartition(".")[2]
+    return None if fields.get(key) is None else _count(r, fields[key], path)
 
 
 def _count(r: Reader, value: object, path: str) -> int:

@@ -35,6 +35,7 @@ from prometheus_client.core import Metric
 
 from . import logs
 from .settings import SANDBOX_URL, Settings
+from .store import WORKERS_ENV
 from .validation import ConfigError, load_settings
 from .workeradmin import create_supervisor_admin_app, supervisor_families
 
@@ -207,7 +208,9 @@ class Supervisor:
         argv = [sys.executable, "-m", "gateway", "serve", "--config", str(self._snapshot),
                 "--listen", str(self.settings.listen), "--workers", str(len(self._slots)),
                 "--worker-admin", slot.socket]  # fmt: skip
-        slot.process = await asyncio.create_subprocess_exec(*argv)
+        # The worker count also divides each worker's outage budget (gateway.store.WORKERS_ENV).
+        env = {**os.environ, WORKERS_ENV: str(len(self._slots))}
+        slot.process = await asyncio.create_subprocess_exec(*argv, env=env)
         slot.starts += 1
         log.info("worker_started", worker=slot.index, pid=slot.process.pid)
         return await slot.process.wait()

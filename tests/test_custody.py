@@ -129,10 +129,10 @@ async def test_invalidate_drops_only_the_token_that_failed(oma_url: str, oma: Sa
     try:
         old = await custody.current()
         newer = await custody.invalidate(old)
-        assert newer.token != old.token
+        assert newer is not None and newer.token != old.token
         # A second caller reporting the same old token must not throw the newer one away.
         again = await custody.invalidate(old)
-        assert again.token == newer.token
+        assert again is not None and again.token == newer.token
         assert oma.authenticate_count == 2
         assert not await sessions.discard("oma", Secret("not-the-current-token"))
     finally:
@@ -155,8 +155,9 @@ async def test_rejected_gateway_login_backs_off_instead_of_hammering(
 async def test_login_recovers_after_the_back_off(oma_url: str, oma: Sandbox) -> None:
     settings = upstream(oma_url)
     now = [1000.0]
+    clock = lambda: now[0]  # noqa: E731 (one clock for custody and its store's back-off)
     custody = SessionCustody(
-        OmaClient(settings, open_session(settings)), MemorySessions(), clock=lambda: now[0]
+        OmaClient(settings, open_session(settings)), MemorySessions(clock), clock=clock
     )
     oma.faults.reject_logins = Fault(times=1)
     try:

@@ -3,8 +3,9 @@
 Two narrow interfaces, so the request path never knows which backend it talks to:
 
 * `SessionStore` keeps the OMA session token of each upstream, with a lease that makes token
-  refresh a single flight (per process in memory, per fleet in Redis), and compare-and-delete so a
-  stale token is dropped only if it is still the current one.
+  refresh a single flight (per process in memory, per fleet in Redis), compare-and-delete so a
+  stale token is dropped only if it is still the current one, and the back-off after rejected
+  logins.
 * `Limiter` checks and consumes every rate limit that applies to a request in one atomic step: a
   request denied by one limit consumes none of the others.
 * `CallerTokens` keeps the session tokens the gateway issues to its own callers (OMA token mode
@@ -59,6 +60,20 @@ class SessionStore(Protocol):
 
     async def release_lease(self, upstream: str, lease: object) -> None:
         """Give the lease back, only if it is still ours (it may have expired and moved on)."""
+        ...
+
+    # Back-off after OMA rejected the gateway's own login, shared like the token: a wrong
+    # password costs the account one attempt per back-off step for the fleet, not per process.
+    async def login_blocked(self, upstream: str) -> float:
+        """Seconds the back-off still forbids a password login (0: none)."""
+        ...
+
+    async def login_rejected(self, upstream: str, first: float, cap: float) -> float:
+        """Count one rejected login; the back-off now in force (first, doubling, capped)."""
+        ...
+
+    async def login_succeeded(self, upstream: str) -> None:
+        """A login worked: the back-off and its count start over."""
         ...
 
 

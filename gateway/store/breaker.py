@@ -19,9 +19,10 @@ from collections.abc import Awaitable, Callable
 from typing import Literal, TypeVar
 
 import structlog
+from redis import exceptions as redis_errors
 from redis.exceptions import RedisClusterException, RedisError
 
-__all__ = ["COOLDOWN", "FAILURES", "BreakerOpen", "CircuitBreaker"]
+__all__ = ["COOLDOWN", "FAILURES", "BreakerOpen", "CircuitBreaker", "reason_of"]
 
 log = structlog.get_logger(__name__)
 
@@ -66,7 +67,7 @@ class CircuitBreaker:
         try:
             result = await asyncio.wait_for(action(), self.timeout)
         except (RedisError, RedisClusterException, OSError, TimeoutError) as exc:
-            self._failed(operation, probe)
+            self._failed(operation, probe, exc)
             raise BreakerOpen(operation) from exc
         finally:
             if probe:
@@ -85,12 +86,13 @@ class CircuitBreaker:
             return True
         raise BreakerOpen("circuit open")
 
-    def _failed(self, operation: str, probe: bool) -> None:
+    def _failed(self, operation: str, probe: bool, exc: BaseException) -> None:
         self.errors[operation] += 1
         self._consecutive += 1
         if probe or (self.state == "closed" and self._consecutive >= self._failures_to_open):
             if self.state == "closed":
-                log.warning("store_degraded", operation=operation, failures=self._consecutive)
+                log.warning("store_degraded", operation=operation, failures=self._consecutive,
+                            reason=reason_of(exc))  # fmt: skip
             self.state, self._opened_at = "open", self._clock()
 
     def _succeeded(self, probe: bool) -> None:
@@ -101,3 +103,29 @@ class CircuitBreaker:
             log.info("store_recovered")
         if self.state == "closed":
             self._consecutive = 0
+
+
+#: Why a store call failed, as a fixed word (most specific first): for the store_degraded line.
+_REASONS: tuple[tuple[type[BaseException], str], ...] = (
+    (redis_errors.AuthenticationError, "auth"),
+    (redis_errors.NoPermissionError, "auth"),
+    (redis_errors.BusyLoadingError, "loading"),
+    (redis_errors.ReadOnlyError, "readonly"),
+    (redis_errors.TimeoutError, "timeout"),
+    (TimeoutError, "timeout"),
+    (ConnectionRefusedError, "refused"),
+    (redis_errors.ConnectionError, "connection"),
+    (OSError, "connection"),
+    (redis_errors.ResponseError, "response"),
+    (RedisClusterException, "cluster"),
+)
+
+
+def reason_of(exc: BaseException) -> str:
+    """The reason word for a failed store call: auth, loading, readonly, timeout, refused,
+    connection, response, cluster or other."""
+    causes = [exc, exc.__cause__, exc.__context__]
+    for kind, word in _REASONS:
+        if any(isinstance(c, kind) for c in causes):
+            return word
+    return "other"

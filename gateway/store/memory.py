@@ -17,6 +17,7 @@ class MemorySessions:
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._tokens: dict[str, StoredToken] = {}
         self._leases: dict[str, tuple[object, float]] = {}
+        self._rejections: dict[str, tuple[int, float]] = {}  # upstream: (in a row, blocked until)
         self._clock = clock
 
     async def load(self, upstream: str) -> StoredToken | None:
@@ -45,6 +46,19 @@ class MemorySessions:
         held = self._leases.get(upstream)
         if held is not None and held[0] is lease:
             del self._leases[upstream]
+
+    async def login_blocked(self, upstream: str) -> float:
+        _, until = self._rejections.get(upstream, (0, 0.0))
+        return max(0.0, until - self._clock())
+
+    async def login_rejected(self, upstream: str, first: float, cap: float) -> float:
+        count = self._rejections.get(upstream, (0, 0.0))[0] + 1
+        backoff = min(cap, first * 2.0 ** min(count - 1, 60))
+        self._rejections[upstream] = (count, self._clock() + backoff)
+        return backoff
+
+    async def login_succeeded(self, upstream: str) -> None:
+        self._rejections.pop(upstream, None)
 
 
 class MemoryLimiter:

@@ -8,20 +8,30 @@ one Redis Cluster slot; the `oma-gw:` prefix keeps a shared Redis tidy):
 
     oma-gw:{oma}:session         hash: blob (AES-GCM), digest, issued_at, expires_at, refresh_at
     oma-gw:{oma}:session:lease   random value while one replica logs in (SET NX PX)
+    oma-gw:{oma}:login:blocked   present (PX) while the fleet backs off after a rejected login
+    oma-gw:{oma}:login:failures  rejected logins in a row, for the next back-off step
     oma-gw:{oma}:caller:billing  GCRA TAT, from limits.py's rule keys
     oma-gw:ctoken:<sha256>       a caller session token's grant (AES-GCM, bound to the key
                                  name, so a grant written by anyone without the store key, or
                                  copied under another token's name, does not open), with a TTL
+
+Nothing read back is trusted: the times are authenticated with the token (AES-GCM associated
+data), and whatever does not parse, has another type or fails authentication is treated as
+absent (logged once per read), so custody logs in and overwrites it.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import math
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+
+import structlog
+from redis.exceptions import ResponseError
 
 from ..secrets import Secret
 from ..settings import StoreSettings
@@ -29,7 +39,16 @@ from .base import Decision, LimitRule, LimitState, StoredToken, TokenGrant
 from .coalesce import Coalescer
 from .connect import connect
 from .crypto import TokenCipher, UndecryptableToken, token_digest
-from .scripts import DISCARD_SESSION, GCRA, RELEASE, SAVE_SESSION, Client, Script
+from .scripts import (
+    DISCARD_SESSION,
+    GCRA,
+    LOGIN_REJECTED,
+    RELEASE,
+    REPAIR_LEASE,
+    SAVE_SESSION,
+    Client,
+    Script,
+)
 
 __all__ = [
     "PREFIX",
@@ -40,7 +59,10 @@ __all__ = [
     "RedisStore",
 ]
 
+log = structlog.get_logger(__name__)
+
 PREFIX = "oma-gw:"
+_TIMES = (b"issued_at", b"expires_at", b"refresh_at")
 
 
 def session_key(upstream: str) -> str:
@@ -54,7 +76,9 @@ class RedisLease:
 
 
 class RedisSessions:
-    _save, _discard, _release = Script(SAVE_SESSION), Script(DISCARD_SESSION), Script(RELEASE)
+    _save, _discard = Script(SAVE_SESSION), Script(DISCARD_SESSION)
+    _repair, _release = Script(REPAIR_LEASE), Script(RELEASE)
+    _rejected = Script(LOGIN_REJECTED)
 
     def __init__(self, client: Client, cipher: TokenCipher) -> None:
         self._client = client
@@ -62,28 +86,35 @@ class RedisSessions:
 
     async def load(self, upstream: str) -> StoredToken | None:
         key = session_key(upstream)
-        fields = await self._client.hgetall(key)
-        if not fields:
-            return None
         try:
-            token = self._cipher.decrypt(_bytes(fields[b"blob"]), key)
-        except (UndecryptableToken, KeyError):
-            return None  # as if absent: custody logs in and overwrites it with the current key
-        return StoredToken(
-            token=token,
-            issued_at=float(fields[b"issued_at"]),
-            expires_at=float(fields[b"expires_at"]),
-            refresh_at=float(fields[b"refresh_at"]),
-        )
+            fields = await self._client.hgetall(key)
+        except ResponseError:  # WRONGTYPE: not a hash, so not ours
+            return _unusable(upstream, "wrong_type")
+        return self._token(upstream, key, fields) if fields else None
+
+    def _token(
+        self, upstream: str, key: str, fields: Mapping[bytes | str, bytes | str]
+    ) -> StoredToken | None:
+        try:
+            stamps = [_bytes(fields[name]) for name in _TIMES]
+            times = [float(stamp) for stamp in stamps]
+            token = self._cipher.decrypt(_bytes(fields[b"blob"]), key, b"|".join(stamps))
+        except (KeyError, ValueError, UndecryptableToken):
+            # As if absent: custody logs in and overwrites it (with the current key, if the key
+            # rotated away from what wrote it).
+            return _unusable(upstream, "unreadable")
+        if not all(map(math.isfinite, times)):
+            return _unusable(upstream, "unreadable")
+        return StoredToken(token, *times)
 
     async def save(self, upstream: str, token: StoredToken) -> None:
         key = session_key(upstream)
+        stamps = [repr(token.issued_at), repr(token.expires_at), repr(token.refresh_at)]
+        context = "|".join(stamps).encode()
         args = [
-            self._cipher.encrypt(token.token, key),
+            self._cipher.encrypt(token.token, key, context),
             token_digest(token.token),
-            repr(token.issued_at),
-            repr(token.expires_at),
-            repr(token.refresh_at),
+            *stamps,
             int(token.expires_at * 1000),  # gone from Redis when OMA stops honouring it
         ]
         await self._save(self._client, [key], args)
@@ -94,12 +125,42 @@ class RedisSessions:
 
     async def acquire_lease(self, upstream: str, ttl: float) -> object | None:
         lease = RedisLease(session_key(upstream) + ":lease", secrets.token_hex(16))
-        won = await self._client.set(lease.key, lease.value, nx=True, px=max(1, int(ttl * 1000)))
-        return lease if won else None
+        if await self._client.set(lease.key, lease.value, nx=True, px=_ms(ttl)):
+            return lease
+        # Held: by a replica (a sane TTL), or by something that never expires (repaired here).
+        if not await self._repair(self._client, [lease.key], [lease.value, _ms(ttl)]):
+            return None
+        log.warning("store_lease_repaired", upstream=upstream, reason="no_ttl")
+        return lease
 
     async def release_lease(self, upstream: str, lease: object) -> None:
         if isinstance(lease, RedisLease):
             await self._release(self._client, [lease.key], [lease.value])
+
+    async def login_blocked(self, upstream: str) -> float:
+        left = await self._client.pttl(_login_keys(upstream)[0])
+        return max(0, int(left)) / 1000  # -1 (no TTL) or -2 (absent): not blocked
+
+    async def login_rejected(self, upstream: str, first: float, cap: float) -> float:
+        args = [_ms(first), _ms(cap), _ms(cap * 4)]
+        return int(await self._rejected(self._client, list(_login_keys(upstream)), args)) / 1000
+
+    async def login_succeeded(self, upstream: str) -> None:
+        await self._client.delete(*_login_keys(upstream))
+
+
+def _login_keys(upstream: str) -> tuple[str, str]:
+    base = f"{PREFIX}{{{upstream}}}:login"
+    return f"{base}:blocked", f"{base}:failures"
+
+
+def _unusable(upstream: str, reason: str) -> StoredToken | None:
+    log.warning("store_session_unusable", upstream=upstream, reason=reason)
+    return None
+
+
+def _ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000))
 
 
 class RedisCallerTokens:
@@ -164,7 +225,9 @@ class RedisStore:
     def __init__(self, settings: StoreSettings, *, coalesce: bool = True) -> None:
         if settings.encryption_key is None:
             raise ValueError("a shared store needs store.encryption_key_env")
-        self.client = connect(settings.url, settings.timeout)
+        self.client = connect(
+            settings.url, settings.timeout, password=settings.password, ca_file=settings.ca_file
+        )
         cipher = TokenCipher(settings.encryption_key, settings.previous_encryption_keys)
         self.sessions = RedisSessions(self.client, cipher)
         self.limiter = RedisLimiter(self.client, coalesce=coalesce)

@@ -3,9 +3,12 @@
 Every Redis call goes through one `CircuitBreaker` (a short timeout each, then fail fast while
 open). What a refused or failed call means depends on what it was for:
 
-* rate limiting follows `store.on_error`: `fail_open` answers from a per-replica `MemoryLimiter`
-  with the same rules (or admits everything when `local_fallback` is off), marked
-  `Decision.degraded`; `fail_closed` raises `StoreUnavailable` (503).
+* rate limiting follows `store.on_error`: `fail_open` answers from a per-process `MemoryLimiter`
+  (or admits everything when `local_fallback` is off), marked `Decision.degraded`; `fail_closed`
+  raises `StoreUnavailable` (503). The local rules are the configured ones divided by the
+  number of processes that share the store (`store.replicas` times this pod's workers), so the
+  fleet as a whole grants about the configured budget during an outage, not N times it. A burst
+  is never divided below 1 per process.
 * session custody always falls back to this process's `MemorySessions`, so callers are still
   served: each replica then logs in for itself until Redis is back. Every saved token is kept in
   memory too, so a replica that loses Redis keeps the fleet's token it last saw.
@@ -18,28 +21,44 @@ calls by operation) and `fallbacks` (operations answered in-process by operation
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 
 from ..errors import StoreUnavailable
 from ..secrets import Secret
-from ..settings import StoreSettings
+from ..settings import RateSpec, StoreSettings
 from .base import Decision, LimitRule, StoredToken, TokenGrant
 from .breaker import BreakerOpen, CircuitBreaker
 from .memory import MemoryCallerTokens, MemoryLimiter, MemorySessions
 from .redis_store import RedisCallerTokens, RedisLease, RedisLimiter, RedisSessions, RedisStore
 
-__all__ = ["FallbackCallerTokens", "FallbackLimiter", "FallbackSessions", "ResilientStore"]
+__all__ = [
+    "FallbackCallerTokens",
+    "FallbackLimiter",
+    "FallbackSessions",
+    "ResilientStore",
+    "divided",
+]
 
 
 class FallbackLimiter:
     def __init__(
-        self, redis: RedisLimiter, breaker: CircuitBreaker, settings: StoreSettings
+        self,
+        redis: RedisLimiter,
+        breaker: CircuitBreaker,
+        settings: StoreSettings,
+        *,
+        workers: int = 1,
     ) -> None:
         self._redis = redis
         self._breaker = breaker
         self._fail_closed = settings.on_error == "fail_closed"
         self._local = MemoryLimiter() if settings.local_fallback else None
+        #: Processes that share the store, each granting its part of a limit in an outage.
+        self.share = max(1, settings.replicas) * max(1, workers)
+        self._parts: dict[LimitRule, LimitRule] = {}  # bounded by the config's rules
         self.fallbacks: Counter[str] = Counter()
 
     async def check(self, rules: Sequence[LimitRule]) -> Decision:
@@ -51,8 +70,19 @@ class FallbackLimiter:
         self.fallbacks["limit"] += 1
         if self._local is None:
             return Decision((), degraded=True)
-        local = await self._local.check(rules)
+        local = await self._local.check([self._part(rule) for rule in rules])
         return Decision(local.states, degraded=True)
+
+    def _part(self, rule: LimitRule) -> LimitRule:
+        part = self._parts.get(rule)
+        if part is None:
+            part = self._parts[rule] = replace(rule, spec=divided(rule.spec, self.share))
+        return part
+
+
+def divided(spec: RateSpec, share: int) -> RateSpec:
+    """One process's part of a limit shared by `share` processes."""
+    return replace(spec, rate=spec.rate / share, burst=max(1, math.ceil(spec.burst / share)))
 
 
 class FallbackSessions:
@@ -103,6 +133,32 @@ class FallbackSessions:
         except BreakerOpen:
             self.fallbacks["release"] += 1  # the lease expires on its own (PX)
 
+    # The login back-off is kept here as well as in Redis, so that a replica that loses Redis
+    # keeps backing off from where the fleet was.
+    async def login_blocked(self, upstream: str) -> float:
+        try:
+            return await self._breaker.call("backoff", lambda: self._redis.login_blocked(upstream))
+        except BreakerOpen:
+            self.fallbacks["backoff"] += 1
+            return await self._local.login_blocked(upstream)
+
+    async def login_rejected(self, upstream: str, first: float, cap: float) -> float:
+        local = await self._local.login_rejected(upstream, first, cap)
+        try:
+            return await self._breaker.call(
+                "backoff", lambda: self._redis.login_rejected(upstream, first, cap)
+            )
+        except BreakerOpen:
+            self.fallbacks["backoff"] += 1
+            return local
+
+    async def login_succeeded(self, upstream: str) -> None:
+        await self._local.login_succeeded(upstream)
+        try:
+            await self._breaker.call("backoff", lambda: self._redis.login_succeeded(upstream))
+        except BreakerOpen:
+            self.fallbacks["backoff"] += 1
+
 
 class FallbackCallerTokens:
     """Caller tokens in Redis, or in this process while Redis is down. A token issued during an
@@ -131,11 +187,11 @@ class FallbackCallerTokens:
 
 
 class ResilientStore:
-    def __init__(self, settings: StoreSettings) -> None:
+    def __init__(self, settings: StoreSettings, *, workers: int = 1) -> None:
         self.redis = RedisStore(settings)
         self.breaker = CircuitBreaker(settings.timeout)
         self.sessions = FallbackSessions(self.redis.sessions, self.breaker)
-        self.limiter = FallbackLimiter(self.redis.limiter, self.breaker, settings)
+        self.limiter = FallbackLimiter(self.redis.limiter, self.breaker, settings, workers=workers)
         self.caller_tokens = FallbackCallerTokens(self.redis.caller_tokens, self.breaker)
 
     @property

@@ -14,7 +14,16 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
-__all__ = ["DISCARD_SESSION", "GCRA", "RELEASE", "SAVE_SESSION", "Client", "Script"]
+__all__ = [
+    "DISCARD_SESSION",
+    "GCRA",
+    "LOGIN_REJECTED",
+    "RELEASE",
+    "REPAIR_LEASE",
+    "SAVE_SESSION",
+    "Client",
+    "Script",
+]
 
 Client = Redis | RedisCluster
 
@@ -26,12 +35,17 @@ Client = Redis | RedisCluster
 GCRA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local results, moves, admitted = {}, {}, true
+local results, moves, repairs, admitted = {}, {}, {}, true
 for i, key in ipairs(KEYS) do
   local interval = tonumber(ARGV[3 * i - 2])
   local burst = tonumber(ARGV[3 * i - 1])
   local shadow = ARGV[3 * i] == '1'
-  local tat = tonumber(redis.call('GET', key)) or now
+  -- Distrust what is stored: a value of another type or not a number counts as absent, and a
+  -- TAT beyond what GCRA can reach (now + burst * interval) is cut back to that (exhausted).
+  local raw = redis.pcall('GET', key)
+  local stored = type(raw) == 'string' and tonumber(raw) or nil
+  local tat = math.min(stored or now, now + interval * burst)
+  if stored ~= nil and stored > tat then repairs[#repairs + 1] = {key, tat} end
   local new_tat = math.max(tat, now) + interval
   local allow_at = new_tat - interval * burst
   if allow_at - now > 1e-6 then  -- a microsecond of slack: float rounding must not refuse
@@ -43,6 +57,10 @@ for i, key in ipairs(KEYS) do
     results[i] = {1, remaining, math.ceil((new_tat - now) * 1000), 0}
     moves[#moves + 1] = {key, new_tat}
   end
+end
+for _, fix in ipairs(repairs) do  -- written back cut, so a refused call does not re-read it
+  local ttl = math.max(1, math.ceil((fix[2] - now) * 1000))
+  redis.call('SET', fix[1], string.format('%.6f', fix[2]), 'PX', ttl)
 end
 if admitted then
   for _, move in ipairs(moves) do
@@ -62,20 +80,47 @@ redis.call('PEXPIREAT', KEYS[1], ARGV[6])
 return 1
 """
 
-# KEYS: token hash. ARGV: digest of the token that failed. Deletes only that token.
+# KEYS: token hash. ARGV: digest of the token that failed. Deletes only that token. pcall: a key
+# of another type (written by someone else) is simply not our token.
 DISCARD_SESSION = """
-if redis.call('HGET', KEYS[1], 'digest') == ARGV[1] then
+if redis.pcall('HGET', KEYS[1], 'digest') == ARGV[1] then
   return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+# KEYS: lease. ARGV: our random lease value, its TTL ms. Takes over a lease that could never
+# expire by itself (no TTL, or far beyond any we set: not ours, and it would block every login
+# for as long as it stays); 1 when it did, 0 when a lease with a sane TTL is held.
+REPAIR_LEASE = """
+local left = redis.call('PTTL', KEYS[1])
+if left == -1 or left > 2 * tonumber(ARGV[2]) then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
 end
 return 0
 """
 
 # KEYS: lease. ARGV: our random lease value. Deletes the lease only if it is still ours.
 RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+if redis.pcall('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
 return 0
+"""
+
+# KEYS: blocked-until key, rejection counter. ARGV: first back-off ms, cap ms, how long the
+# counter is remembered ms. Records one rejected login for the fleet; returns the back-off ms.
+LOGIN_REJECTED = """
+local n = redis.pcall('INCR', KEYS[2])
+if type(n) ~= 'number' then
+  n = 1
+  redis.call('SET', KEYS[2], n)
+end
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+local ms = math.floor(math.min(tonumber(ARGV[2]), tonumber(ARGV[1]) * 2 ^ math.min(n - 1, 60)))
+redis.call('SET', KEYS[1], n, 'PX', math.max(1, ms))
+return ms
 """
 
 
