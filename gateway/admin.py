@@ -4,8 +4,10 @@
 `/readyz` answers 200 only when a call sent now could be served (readiness: send me traffic):
 not draining; the shared store answers a ping (Redis with `on_error: fail_closed` only: with
 fail_open the replica serves through an outage, so it stays ready);
-per upstream a usable OMA session, or a successful login recently; and, where the audit trail
-fails closed, an audit file that can be written. Each check is named in the body.
+per upstream a usable OMA session token held by this process or by the fleet (the store's shared
+token, which this process adopts on its next call without logging in); and, where the audit
+trail fails closed, an audit file that can be written. Each check is named in the body, and
+every failing one has a reason beside it.
 """
 
 from __future__ import annotations
@@ -23,7 +25,14 @@ from .runtime import Gateway
 __all__ = ["create_admin_app"]
 
 MAIN_APP = web.AppKey("main_app", web.Application)
-RECENT_LOGIN = 300.0  # seconds: a login this recent counts as a usable OMA session
+REASONS = {
+    "started": "the gateway has not started yet",
+    "serving": "draining: shutting down, new calls belong to other replicas",
+    "store": "the store does not answer and store.on_error is fail_closed",
+    "audit": "the audit file cannot be written and audit.on_error is fail_closed",
+    "upstream": "no usable OMA session token, in this process or in the store (see the "
+    "oma_login_* log lines and oma_gateway_token_refreshes_total)",
+}
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -37,7 +46,9 @@ async def readyz(request: web.Request) -> web.Response:
     else:
         checks = await _readiness(main[GATEWAY]) | _audit_readiness(main[AUDIT])
     ready = all(checks.values())
-    return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
+    reasons = {name: REASONS[name.split(":")[0]] for name, ok in checks.items() if not ok}
+    body = {"ready": ready, "checks": checks, "reasons": reasons}
+    return web.json_response(body, status=200 if ready else 503)
 
 
 async def _readiness(gateway: Gateway) -> dict[str, bool]:
@@ -48,11 +59,22 @@ async def _readiness(gateway: Gateway) -> dict[str, bool]:
     # degraded fleet into a dead one. The outage is paged by OmaGatewayLimiterDegraded instead.
     if store.is_shared and store.on_error == "fail_closed":
         checks["store"] = await _store_answers(gateway, bound=store.timeout * 5)
-    now = time.time()
     for name, custody in gateway.custodies.items():
-        recent = custody.last_login_ok is not None and now - custody.last_login_ok < RECENT_LOGIN
-        checks[f"upstream:{name}"] = custody.has_usable_token() or recent
+        checks[f"upstream:{name}"] = custody.has_usable_token() or await _fleet_token(
+            gateway, name, bound=store.timeout * 5
+        )
     return checks
+
+
+async def _fleet_token(gateway: Gateway, upstream: str, *, bound: float) -> bool:
+    """Whether the fleet holds a usable token for `upstream`: another replica's login serves
+    this one too, so one process's failed login does not take it out of the balancer."""
+    try:
+        async with asyncio.timeout(bound):
+            token = await gateway.store.sessions.load(upstream)
+    except Exception:  # an unreadable store means "not known to be usable", never a 500
+        return False
+    return token is not None and token.usable(time.time())
 
 
 async def _store_answers(gateway: Gateway, *, bound: float) -> bool:

@@ -20,7 +20,15 @@ import structlog
 from .audit.redact import REDACTOR
 from .call import current_call
 
-__all__ = ["add_request_id", "configure"]
+__all__ = ["add_request_id", "configure", "level_number"]
+
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+           "error": logging.ERROR}  # fmt: skip
+
+
+def level_number(name: str) -> int:
+    """The `logging` level of a `log_level` setting (validation has checked the name)."""
+    return _LEVELS.get(name, logging.INFO)
 
 
 def configure(

@@ -131,4 +131,8 @@ class Settings:
     drain_timeout: float = 20.0
     #: After SIGTERM, how long /readyz says 503 while the listener still accepts, so that load
     #: balancers stop sending before connections would be refused.
-    drain_delay: float = 0.0
+    drain_delay: float = 5.0
+    #: debug, info, warning or error; OMA_GATEWAY_LOG_LEVEL, when set, wins over the file.
+    log_level: str = "info"
+    #: Reload when the config file or a secret file it names changes on disk (filewatch).
+    watch_files: bool = True

@@ -69,7 +69,9 @@ def parse_settings(document: object, env: Mapping[str, str] | None = None) -> Se
         callers=_callers(r, top.get("callers"), upstreams),
         audit=_audit(r, top.get("audit")),
         drain_timeout=r.convert(top.get("drain_timeout"), "drain_timeout", parse_duration, 20.0),
-        drain_delay=r.convert(top.get("drain_delay"), "drain_delay", parse_duration, 0.0),
+        drain_delay=r.convert(top.get("drain_delay"), "drain_delay", parse_duration, 5.0),
+        log_level=_log_level(r, top.get("log_level")),
+        watch_files=_flag(r, top.get("watch_files", True), "watch_files"),
     )
     if settings.listen == settings.admin_listen:
         r.fail("admin_listen", "must differ from listen: the admin port is never the callers'")
@@ -88,7 +90,19 @@ _TOP_FIELDS = {
     "audit",
     "drain_timeout",
     "drain_delay",
+    "log_level",
+    "watch_files",
 }
+
+LOG_LEVELS = ("info", "debug", "warning", "error")
+LOG_LEVEL_ENV = "OMA_GATEWAY_LOG_LEVEL"
+
+
+def _log_level(r: Reader, value: object) -> str:
+    """The environment wins over the file: a debug session needs no config edit."""
+    if r.env.get(LOG_LEVEL_ENV):
+        return r.choice(r.env[LOG_LEVEL_ENV].lower(), LOG_LEVEL_ENV, LOG_LEVELS)
+    return r.choice(value, "log_level", LOG_LEVELS)
 
 
 def _host_port(value: object) -> HostPort:

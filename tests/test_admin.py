@@ -51,7 +51,7 @@ async def test_ready_once_the_upstream_session_is_usable(
 ) -> None:
     _, _, admin = await serve(aiohttp_client, settings)
     body = await readiness(admin, 200)
-    assert body == {"ready": True, "checks": {"serving": True, "upstream:oma": True}}
+    assert body == {"ready": True, "checks": {"serving": True, "upstream:oma": True}, "reasons": {}}
 
 
 async def test_not_ready_while_draining(aiohttp_client: AiohttpClient, settings: Settings) -> None:
