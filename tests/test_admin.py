@@ -17,7 +17,7 @@ from gateway.sandbox import Fault, Sandbox
 from gateway.secrets import Secret
 from gateway.settings import AuditSettings, Settings, StoreSettings
 
-from .support import Client, redis_server
+from .support import Client, bearer, redis_server
 
 
 async def serve(aiohttp_client: AiohttpClient, settings: Settings) -> tuple[Any, Client, Client]:
@@ -120,3 +120,24 @@ async def test_admin_endpoints_are_not_on_the_callers_port(
     for path in ("/healthz", "/readyz", "/metrics"):
         response = await gw.get(path)
         assert response.status in (404, 405)
+
+
+async def test_readiness_follows_the_fleets_token_not_this_processs_own_login(
+    aiohttp_client: AiohttpClient, settings: Settings
+) -> None:
+    """Replica B's own login is rejected (a bad password on one pod); once replica A has put a
+    token in the shared store, B is ready again and serves with A's token, without logging in."""
+    with redis_server() as url:
+        store = _redis_store(url, on_error="fail_open")
+        wrong = {"oma": replace(settings.upstreams["oma"], password=Secret("not-the-password"))}
+        _, b_gw, b_admin = await serve(aiohttp_client, replace(settings, store=store,
+                                                                 upstreams=wrong))  # fmt: skip
+        alone = await readiness(b_admin, 503)
+        await serve(aiohttp_client, replace(settings, store=store))  # replica A
+        with_fleet = await readiness(b_admin, 200)
+        answer = await b_gw.post("/api/get_user", json={"user": "x@demo.example"},
+                                 headers=bearer("billing"))  # fmt: skip
+    assert alone["checks"]["upstream:oma"] is False
+    assert "no usable OMA session token" in alone["reasons"]["upstream:oma"]
+    assert with_fleet["checks"]["upstream:oma"] is True and with_fleet["reasons"] == {}
+    assert answer.status == 200
