@@ -46,7 +46,15 @@ def _codes(cls: type[GatewayError]) -> set[str]:
 
 
 _OUTCOMES = frozenset(
-    {"success", "partial", "oma_error", "not_found", "cancelled", *_codes(GatewayError)}
+    {
+        "success",
+        "partial",
+        "oma_error",
+        "not_found",
+        "cancelled",
+        "upstream_rejected",
+        *_codes(GatewayError),
+    }
 )
 
 

@@ -18,6 +18,7 @@ from .settings import UpstreamSettings
 
 __all__ = ["OmaAnswer", "OmaClient"]
 
+REJECTED = "upstream_rejected"  # OMA refused (400/404) without JSON; the gateway says so
 _JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 
 
@@ -27,6 +28,8 @@ class OmaAnswer:
     raw: bytes
     body: dict[str, Any]
     latency: float  # seconds spent waiting for OMA
+    #: Set when the gateway made this answer up for OMA (a refusal OMA sent without JSON).
+    gateway_error: str | None = None
 
     @property
     def success(self) -> bool:
@@ -57,8 +60,9 @@ class OmaClient:
             raise UpstreamTimeout() from exc
         except (aiohttp.ClientError, OSError) as exc:
             raise UpstreamUnavailable() from exc
-        body, raw = _oma_json(raw, status)
-        return OmaAnswer(status, raw, body, time.perf_counter() - started)
+        body, answered = _oma_json(raw, status)
+        made_up = REJECTED if answered is not raw else None  # the gateway wrote this answer
+        return OmaAnswer(status, answered, body, time.perf_counter() - started, made_up)
 
     async def close(self) -> None:
         await self._session.close()
@@ -80,7 +84,7 @@ def _oma_json(raw: bytes, status: int) -> tuple[dict[str, Any], bytes]:
             "success": False,
             "error_number": 5,
             "error": _REFUSALS[status],
-            "gateway_error": "upstream_rejected",
+            "gateway_error": REJECTED,
         }
         return body, orjson.dumps(body)
     raise UpstreamUnavailable("OMA upstream answered something that is not OMA's JSON")
