@@ -49,4 +49,5 @@ async def close_while_draining(request: web.Request, response: web.StreamRespons
     instead of reusing this one until the listener closes under it."""
     gateway = request.app.get(GATEWAY)
     if gateway is not None and gateway.draining:
-        response.force_close()
+        response.force_close()  # the connection closes after this answer
+        response.headers["Connection"] = "close"  # headers are already prepared: say so too
