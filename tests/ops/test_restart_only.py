@@ -13,6 +13,7 @@ import json
 import os
 import signal
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -24,9 +25,9 @@ from .load import call
 from .procs import Ports, config, gateway_process, sandbox_process, wait_ready, write_config
 
 
-async def readiness(admin_url: str) -> dict[str, object]:
+async def readiness(admin_url: str) -> dict[str, Any]:
     async with aiohttp.ClientSession() as session, session.get(f"{admin_url}/readyz") as got:
-        body: dict[str, object] = await got.json()
+        body: dict[str, Any] = await got.json()
         return body
 
 
@@ -54,7 +55,7 @@ async def test_a_reload_that_changes_store_on_error_keeps_the_running_one_and_sa
             async with aiohttp.ClientSession() as session:
                 support = await call(session, ports.url, "support")
     warnings = [json.loads(line) for line in gateway.lines if "config_reload_needs_restart" in line]
-    checks = body["checks"] if workers == 1 else body["workers"]["0"]["checks"]  # type: ignore[index]
+    checks = body["checks"] if workers == 1 else body["workers"]["0"]["checks"]
     assert support == 200  # the reloadable part took effect
     assert "store" not in checks  # still judged as fail_open: the store settings did not move
     assert warnings and all(w["settings"] == ["store", "log_level"] for w in warnings)
