@@ -104,6 +104,8 @@ class StoreSettings:
     #: With fail_open: while the store is down, each replica enforces the limits on its own
     #: (a per-replica budget) instead of admitting everything.
     local_fallback: bool = True
+    #: The Redis password (AUTH), from store.password_env or store.password_file.
+    password: Secret | None = None
 
     @property
     def is_shared(self) -> bool:

@@ -121,7 +121,10 @@ def _store(r: Reader, value: object) -> StoreSettings:
             "url",
             "on_error",
             "encryption_key_env",
+            "encryption_key_file",
             "previous_encryption_key_envs",
+            "password_env",
+            "password_file",
             "timeout",
             "local_fallback",
         },
@@ -136,6 +139,9 @@ def _store(r: Reader, value: object) -> StoreSettings:
     key: Secret | None = None
     if "encryption_key_env" in fields:
         key = _store_key(r, fields["encryption_key_env"], "store.encryption_key_env")
+    elif "encryption_key_file" in fields:
+        path = "store.encryption_key_file"
+        key = _checked_key(r, r.file_secret(fields["encryption_key_file"], path), path)
     elif not url.startswith("memory://"):
         r.fail("store.encryption_key_env", "required with a shared store")
     previous = fields.get("previous_encryption_key_envs") or []
@@ -150,7 +156,17 @@ def _store(r: Reader, value: object) -> StoreSettings:
         previous_encryption_keys=tuple(k for k in olds if k is not None),
         timeout=r.convert(fields.get("timeout"), "store.timeout", parse_duration, 0.1),
         local_fallback=_flag(r, fields.get("local_fallback", True), "store.local_fallback"),
+        password=_store_password(r, fields),
     )
+
+
+def _store_password(r: Reader, fields: dict[str, Any]) -> Secret | None:
+    """The Redis password (AUTH), from the environment or a file, never the URL."""
+    if "password_env" in fields:
+        return r.env_secret(fields["password_env"], "store.password_env")
+    if "password_file" in fields:
+        return r.file_secret(fields["password_file"], "store.password_file")
+    return None
 
 
 _ON_ERROR = ("fail_open", "fail_closed")
@@ -172,7 +188,10 @@ def _flag(r: Reader, value: object, path: str) -> bool:
 
 
 def _store_key(r: Reader, value: object, path: str) -> Secret | None:
-    secret = r.env_secret(value, path)
+    return _checked_key(r, r.env_secret(value, path), path)
+
+
+def _checked_key(r: Reader, secret: Secret | None, path: str) -> Secret | None:
     if secret is None:
         return None
     try:
