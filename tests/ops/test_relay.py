@@ -27,7 +27,7 @@ async def test_an_unfinished_last_line_is_passed_on_with_a_newline() -> None:
     assert await relayed(b'{"a": 1}\n{"cut": ') == b'{"a": 1}\n{"cut": \n'
 
 
-async def test_a_line_longer_than_the_bound_is_passed_on_in_pieces_not_held() -> None:
+async def test_a_line_longer_than_the_bound_still_arrives_byte_for_byte() -> None:
     endless = b"x" * (MAX_LINE + 1024)
     out = await relayed(endless, b"\n")
     assert out == endless + b"\n"  # every byte, without holding more than MAX_LINE at once
