@@ -4,9 +4,13 @@ The supervisor validates the config, then starts each worker as `python -m gatew
 snapshot of the config it validated (so a worker restarted later runs what its siblings run,
 even if the file has been edited badly since). Workers share the callers' port with
 SO_REUSEPORT, so the kernel spreads connections across them; the supervisor serves the admin
-port for the whole pod (`workeradmin`). Signals: SIGHUP validates the file and, only if it is
-valid, hands the snapshot to every worker; SIGTERM/SIGINT drains every worker and exits 0 once
-all of them have. A worker that dies unexpectedly is restarted with exponential backoff.
+port for the whole pod (`workeradmin`). SIGHUP, or the config or a secret file changing on disk
+(`filewatch`), validates the file and, only if it is valid, hands the snapshot to every worker;
+SIGTERM/SIGINT drains every worker and exits 0 once all of them have. A worker that dies
+unexpectedly is restarted with exponential backoff; one that stops answering the heartbeat
+(its /healthz, every HEARTBEAT seconds) is killed after WEDGED_AFTER misses and restarted the
+same way. Each worker's stdout is a pipe of its own, relayed line by line (`relay`), and the
+supervisor logs JSON like the workers: every stdout line of the pod is one whole JSON object.
 
 State lives in the store, so workers share it only through a shared store: with `memory://`
 each worker keeps its own rate-limit buckets, and a limit would be granted N times over.
