@@ -5,7 +5,8 @@
 A FILE is a gateway config, or a Kubernetes ConfigMap whose `data["config.yaml"]` is one. The
 configs name secrets that exist only where they run (`password_file: /run/secrets/...`, env
 variables from a Secret), and check-config rightly insists on reading them. So each config is
-checked as a copy in which every `password_file` points at a stand-in file and every `*_env` /
+checked as a copy in which every `password_file` and `encryption_key_file` points at a stand-in
+file (shaped like a store key) and every `*_env` /
 `*_envs` variable is set to a stand-in value shaped like a store key (32 random bytes, URL-safe
 base64), which is also a valid password. Nothing else in the config is touched.
 """
@@ -22,6 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+
+#: The settings that name a secret file (a password, a key); never audit.file, the gateway's output.
+SECRET_FILES = ("password_file", "encryption_key_file")
 
 
 def gateway_config(path: Path) -> dict[str, Any]:
@@ -41,7 +46,7 @@ def with_stand_ins(node: Any, secret_file: Path, env: dict[str, str]) -> Any:
         return node
     copy = {}
     for key, value in node.items():
-        if key == "password_file":
+        if key in SECRET_FILES:
             value = str(secret_file)
         elif isinstance(key, str) and key.endswith(("_env", "_envs")):
             for name in value if isinstance(value, list) else [value]:
@@ -52,7 +57,8 @@ def with_stand_ins(node: Any, secret_file: Path, env: dict[str, str]) -> Any:
 
 def check(path: Path, command: str, workdir: Path) -> int:
     secret_file = workdir / "stand-in-secret"
-    secret_file.write_text("stand-in-secret\n")
+    # Shaped like a store key (32 random bytes, URL-safe base64), which is also a valid password.
+    secret_file.write_text(base64.urlsafe_b64encode(os.urandom(32)).decode() + "\n")
     env: dict[str, str] = {}
     config = with_stand_ins(gateway_config(path), secret_file, env)
     checked = workdir / f"{path.stem}.checked.yaml"

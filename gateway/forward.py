@@ -64,4 +64,5 @@ class Forwarder:
         payload = orjson.dumps({**body, "credentials": credentials})
         answer = await self.custody.client.call(str(call.method), payload)
         call.upstream_latency += answer.latency
+        call.gateway_error = answer.gateway_error  # audit and metrics say what the caller got
         return answer

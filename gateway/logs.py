@@ -30,7 +30,15 @@ from .audit.encode import line_safe
 from .audit.redact import REDACTOR
 from .call import current_call
 
-__all__ = ["LineBudget", "StdlibBridge", "add_request_id", "configure"]
+__all__ = ["LineBudget", "StdlibBridge", "add_request_id", "configure", "level_number"]
+
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+           "error": logging.ERROR}  # fmt: skip
+
+
+def level_number(name: str) -> int:
+    """The `logging` level of a `log_level` setting (validation has checked the name)."""
+    return _LEVELS.get(name, logging.INFO)
 
 
 def configure(

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from .audit import AuditTrail
     from .runtime import Gateway
 
-__all__ = ["LATENCY_BUCKETS", "Metrics"]
+__all__ = ["FAILED_OUTCOMES", "LATENCY_BUCKETS", "Metrics"]
 
 #: From 50us, so the gateway's own sub-millisecond overhead resolves, to the 20s upstream timeout.
 LATENCY_BUCKETS = (
@@ -47,8 +47,19 @@ def _codes(cls: type[GatewayError]) -> set[str]:
 
 
 _OUTCOMES = frozenset(
-    {"success", "partial", "oma_error", "not_found", "cancelled", *_codes(GatewayError)}
-)
+    {"success", "partial", "oma_error", "not_found", "cancelled", "upstream_rejected",
+     *_codes(GatewayError)}
+)  # fmt: skip
+
+
+def _failing(cls: type[GatewayError]) -> set[str]:
+    own = {cls.code} if cls.status >= 500 else set()
+    return own.union(*(_failing(sub) for sub in cls.__subclasses__()))
+
+
+#: The outcomes that spend the error budget: the gateway's own 5xx, and calls cut by shutdown.
+FAILED_OUTCOMES = frozenset({"cancelled", *_failing(GatewayError)})
+_DECISIONS = ("allowed", "denied", "shadow_denied", "degraded")
 
 
 class Metrics:
@@ -93,6 +104,13 @@ class Metrics:
             "oma_gateway_resent", "Calls sent again after OMA refused a stale session token.",
             ["upstream"], registry=r,
         )  # fmt: skip
+        self.failed = Counter(
+            "oma_gateway_failed_requests",
+            "Calls answered with a gateway 5xx (or cut by shutdown), by caller and outcome; every "
+            "configured caller and failing outcome is exported from 0, so increase() sees the "
+            "first failure.", ["caller", "outcome"], registry=r,
+        )  # fmt: skip
+        self._initialised: object = None
         self.in_flight = Gauge(
             "oma_gateway_requests_in_flight", "Calls being served right now.", registry=r
         )
@@ -107,10 +125,31 @@ class Metrics:
         """Read this gateway's state at scrape time and observe its calls."""
         self.gateway, self.audit = gateway, audit
         gateway.observers.append(self.observe)
+        self.initialise()  # and again at scrape time, for a reloaded config's new names
+
+    def initialise(self) -> None:
+        """Export every bounded label set of the running config at 0 (once per config): a series
+        born at its first increment hides that increment from increase() and rate()."""
+        settings = None if self.gateway is None else self.gateway.runtime.settings
+        if settings is None or settings is self._initialised:
+            return
+        self._initialised = settings
+        for caller in (*settings.callers, "unauthenticated"):
+            self._child(self.latency, caller)
+            for outcome in FAILED_OUTCOMES:
+                self._child(self.failed, caller, outcome)
+            for decision in _DECISIONS:
+                self._child(self.ratelimit, caller, decision)
+        for upstream in settings.upstreams:
+            self._child(self.upstream_latency, upstream)
+            self._child(self.resent, upstream)
 
     def observe(self, call: Call) -> None:
         caller, method = call.caller or "unauthenticated", self.method_label(call.method)
-        self._child(self.requests, caller, method, _outcome(call)).inc()
+        outcome = _outcome(call)
+        self._child(self.requests, caller, method, outcome).inc()
+        if outcome in FAILED_OUTCOMES:
+            self._child(self.failed, caller, outcome).inc()
         if call.duration is not None:
             self._child(self.latency, caller).observe(call.duration)
         if call.upstream_latency and call.duration is not None:
@@ -198,6 +237,7 @@ class _StateCollector(Collector):
         return []  # names are fixed here; nothing for the registry to check against
 
     def collect(self) -> Iterator[Metric]:
+        self._metrics.initialise()
         gateway = self._metrics.gateway
         if gateway is not None:
             yield from _custody_metrics(gateway)

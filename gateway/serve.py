@@ -1,10 +1,11 @@
 """Running the gateway: both ports, signals, the bundled sandbox when a config asks for it.
 
-SIGTERM and SIGINT drain: readiness turns false, `drain_delay` passes (load balancers notice
-while the listener still accepts), the listener closes, calls in flight finish within
-`drain_timeout`, then the app's cleanup closes everything in order (audit flush, upstream pools,
-the store). SIGHUP reloads the config file: a valid one is swapped in whole, an invalid one is
-refused and logged while the running config keeps serving.
+SIGTERM drains: readiness turns false and every answer says `Connection: close`, `drain_delay`
+passes (load balancers notice while the listener still accepts), the listener closes with the
+idle keep-alive connections, calls in flight finish within `drain_timeout`, then the app's
+cleanup closes everything in order (audit flush, upstream pools, the store). SIGINT does the
+same without waiting `drain_delay`. Reloads (SIGHUP, files changing) are `reloads`; what is put
+together around the app is `wiring`.
 
 One process serves alone unless `workers.py` started it as one of several (`Seat`): a worker
 shares the callers' port with its siblings (SO_REUSEPORT), serves its admin app on a unix socket
@@ -26,14 +27,12 @@ import structlog
 from aiohttp import web
 
 from . import logs
-from .admin import create_admin_app
-from .app import GATEWAY, create_app
+from .app import GATEWAY
 from .connections import CONNECTIONS, ConnectionGuard, GuardedSite, fd_cap, raise_fd_limit
-from .keyexpiry import log_expiring_keys, watch_key_expiry
 from .settings import SANDBOX_URL, Settings
-from .tls import TLS_CONTEXT, reload_context, server_context
-from .validation import ConfigError, load_settings
-from .workers import EXIT_CANNOT_START, worker_problems
+from .tls import TLS_CONTEXT
+from .wiring import assemble
+from .workers import EXIT_CANNOT_START
 
 __all__ = ["Seat", "run", "serve"]
 
@@ -56,7 +55,8 @@ def run(
     banner: str | None = None,
     seat: Seat | None = None,
 ) -> int:
-    logs.configure(stdlib=True)  # JSON lines on stdout, libraries' too, redacted (gateway.logs)
+    # JSON lines on stdout, libraries' too, secrets redacted (gateway.logs)
+    logs.configure(stdlib=True, level=logs.level_number(settings.log_level))
     try:
         import uvloop
     except ImportError:
@@ -70,20 +70,19 @@ async def serve(
     banner: str | None = None,
     seat: Seat | None = None,
 ) -> int:
-    stop = asyncio.Event()
+    stop, interrupted = asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
-    loop.add_signal_handler(signal.SIGINT, stop.set)
+    # Ctrl-C is a person at a terminal, not a balancer: drain without waiting drain_delay.
+    loop.add_signal_handler(signal.SIGINT, _both, interrupted, stop)
     async with _sandboxes(settings) as settings:
-        app = create_app(settings)
-        if settings.tls is not None:
-            app[TLS_CONTEXT] = server_context(settings.tls)
-        watch_key_expiry(app)
-        app[CONNECTIONS] = guard = _guard(settings)
-        runner = web.AppRunner(app, handle_signals=False, access_log=None,
+        workers = 1 if seat is None else seat.workers
+        parts = assemble(settings, config_path, workers=workers, watch=seat is None)
+        parts.app[CONNECTIONS] = guard = _guard(settings)
+        runner = web.AppRunner(parts.app, handle_signals=False, access_log=None,
                                shutdown_timeout=settings.drain_timeout,
                                keepalive_timeout=settings.keepalive_timeout)  # fmt: skip
-        admin = web.AppRunner(create_admin_app(app), handle_signals=False, access_log=None)
+        admin = web.AppRunner(parts.admin, handle_signals=False, access_log=None)
         await runner.setup()
         await admin.setup()
         try:
@@ -93,7 +92,7 @@ async def serve(
             await admin.cleanup()
             await runner.cleanup()
             return EXIT_CANNOT_START
-        async with _reloads(app, config_path, seat), _supervisor_watch(stop, seat):
+        async with _supervisor_watch(stop, seat):
             log.info(
                 "gateway_listening",
                 listen=str(settings.listen),
@@ -103,7 +102,7 @@ async def serve(
             if banner:
                 print(banner, file=sys.stderr, flush=True)
             await stop.wait()
-            await _drain(app, runner)
+            await _drain(parts.app, runner, delay=not interrupted.is_set())
         await admin.cleanup()
     log.info("gateway_stopped")
     return 0
@@ -113,6 +112,11 @@ def _guard(settings: Settings) -> ConnectionGuard:
     """Callers' connections bounded by the config and by what the fd limit can hold."""
     cap = fd_cap(settings.max_connections, raise_fd_limit())
     return ConnectionGuard(client_timeout=settings.client_timeout, max_connections=cap)
+
+
+def _both(*events: asyncio.Event) -> None:
+    for event in events:
+        event.set()
 
 
 async def _listen(
@@ -138,75 +142,20 @@ def _admin_name(settings: Settings, seat: Seat | None) -> str:
     return str(settings.admin_listen) if seat is None else f"unix:{seat.admin_socket}"
 
 
-async def _drain(app: web.Application, runner: web.AppRunner) -> None:
+async def _drain(app: web.Application, runner: web.AppRunner, *, delay: bool = True) -> None:
     gateway = app[GATEWAY]
-    gateway.draining = True  # /readyz answers 503 from here on
-    delay = gateway.runtime.settings.drain_delay
-    log.info("gateway_draining", drain_delay=delay)
-    if delay > 0:
-        await asyncio.sleep(delay)  # still accepting: balancers stop sending before we refuse
-    # Stops accepting, lets calls in flight finish (bounded by drain_timeout), then runs the app's
-    # cleanup: audit flushed, upstream pools and the store closed.
+    # From here /readyz answers 503 and every answer carries `Connection: close` (wiring).
+    gateway.draining = True
+    drain_delay = gateway.runtime.settings.drain_delay if delay else 0.0
+    log.info("gateway_draining", drain_delay=drain_delay)
+    if drain_delay > 0:
+        # Still accepting: balancers stop sending, and each keep-alive connection that carries a
+        # call meanwhile is closed after its answer, so its client reconnects elsewhere.
+        await asyncio.sleep(drain_delay)
+    # Stops accepting, closes the keep-alive connections that are idle now (aiohttp's
+    # pre_shutdown), lets calls in flight finish (bounded by drain_timeout), then runs the
+    # app's cleanup: reloads stopped, audit flushed, upstream pools and the store closed.
     await runner.cleanup()
-
-
-@asynccontextmanager
-async def _reloads(
-    app: web.Application, path: Path | None, seat: Seat | None
-) -> AsyncIterator[None]:
-    """SIGHUPs reload one at a time; several arriving during a reload make one more."""
-    if path is None:
-        yield
-        return
-    wanted = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGHUP, wanted.set)
-    task = asyncio.create_task(_reload_loop(app, path, seat, wanted), name="reloads")
-    try:
-        yield
-    finally:
-        loop.remove_signal_handler(signal.SIGHUP)
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-
-
-async def _reload_loop(
-    app: web.Application, path: Path, seat: Seat | None, wanted: asyncio.Event
-) -> None:
-    while True:
-        await wanted.wait()
-        wanted.clear()
-        await reload(app, path, 1 if seat is None else seat.workers)
-
-
-async def reload(app: web.Application, path: Path, workers: int = 1) -> bool:
-    """Validate the file, then swap it in whole; True when it took effect."""
-    gateway = app[GATEWAY]
-    running = gateway.runtime.settings
-    try:
-        settings = await asyncio.to_thread(load_settings, path)  # file and secret reads
-    except ConfigError as exc:
-        log.error("config_reload_refused", problems=exc.problems)
-        return False
-    problems = worker_problems(settings, workers)
-    if any(u.url == SANDBOX_URL for u in settings.upstreams.values()):
-        problems.append("upstreams: the bundled sandbox needs a restart")
-    if problems:
-        log.error("config_reload_refused", problems=problems)
-        return False
-    # The sockets stay where they are: addresses (from the file or the command line) need a restart.
-    settings = dataclasses.replace(
-        settings, listen=running.listen, admin_listen=running.admin_listen
-    )
-    if (settings.tls is None) != (running.tls is None):
-        log.error("config_reload_refused", problems=["tls: turning TLS on or off needs a restart"])
-        return False
-    gateway.reload(settings)
-    if settings.tls is not None:  # new handshakes get the new certificate; open ones keep theirs
-        reload_context(app[TLS_CONTEXT], settings.tls)
-    log.info("config_reloaded", callers=len(settings.callers), upstreams=len(settings.upstreams))
-    log_expiring_keys(settings)
-    return True
 
 
 @asynccontextmanager

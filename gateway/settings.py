@@ -218,7 +218,11 @@ class Settings:
     drain_timeout: float = 20.0
     #: After SIGTERM, how long /readyz says 503 while the listener still accepts, so that load
     #: balancers stop sending before connections would be refused.
-    drain_delay: float = 0.0
+    drain_delay: float = 5.0
+    #: debug, info, warning or error; OMA_GATEWAY_LOG_LEVEL, when set, wins over the file.
+    log_level: str = "info"
+    #: Reload when the config file or a secret file it names changes on disk (filewatch).
+    watch_files: bool = True
     #: How the gateway's own refusals are sent: `http` statuses, `oma` (HTTP 200, as OMA answers
     #: its errors), or `auto` (`oma` for calls with OMA-style body credentials).
     refusal_status: RefusalStatus = "auto"

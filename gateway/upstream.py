@@ -30,6 +30,7 @@ __all__ = ["OmaAnswer", "OmaClient", "open_session", "tls_context"]
 
 log = structlog.get_logger(__name__)
 
+REJECTED = "upstream_rejected"  # OMA refused (400/404) without JSON; the gateway says so
 _JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 _CHUNK = 64 * 1024  # bytes read (decoded) at a time while bounding an answer
 
@@ -42,6 +43,11 @@ class OmaAnswer:
     latency: float  # seconds spent waiting for OMA
     #: False when the gateway put the body together itself (OMA's 400/404 without JSON).
     from_oma: bool = True
+
+    @property
+    def gateway_error(self) -> str | None:
+        """Set when the gateway made this answer up for OMA (a refusal OMA sent without JSON)."""
+        return None if self.from_oma else REJECTED
 
     @property
     def success(self) -> bool:
@@ -132,7 +138,7 @@ def _oma_json(raw: bytes, status: int) -> tuple[dict[str, Any], bytes, bool]:
             "success": False,
             "error_number": 5,
             "error": _REFUSALS[status],
-            "gateway_error": "upstream_rejected",
+            "gateway_error": REJECTED,
         }
         return body, orjson.dumps(body), False
     cause = "not_json" if status == 200 else "http_status"

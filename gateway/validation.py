@@ -77,7 +77,7 @@ def parse_settings(document: object, env: Mapping[str, str] | None = None) -> Se
         callers=_callers(r, top.get("callers"), upstreams),
         audit=_audit(r, top.get("audit")),
         drain_timeout=r.convert(top.get("drain_timeout"), "drain_timeout", parse_duration, 20.0),
-        drain_delay=r.convert(top.get("drain_delay"), "drain_delay", parse_duration, 0.0),
+        drain_delay=r.convert(top.get("drain_delay"), "drain_delay", parse_duration, 5.0),
         refusal_status=cast(
             Any, r.choice(top.get("refusal_status"), "refusal_status", ("auto", "http", "oma"))
         ),
@@ -85,6 +85,8 @@ def parse_settings(document: object, env: Mapping[str, str] | None = None) -> Se
         client_timeout=_positive(r, top.get("client_timeout"), "client_timeout", 10.0),
         keepalive_timeout=_positive(r, top.get("keepalive_timeout"), "keepalive_timeout", 75.0),
         max_connections=_at_least_one(r, top.get("max_connections", 4096), "max_connections"),
+        log_level=_log_level(r, top.get("log_level")),
+        watch_files=_flag(r, top.get("watch_files", True), "watch_files"),
     )
     if settings.listen == settings.admin_listen:
         r.fail("admin_listen", "must differ from listen: the admin port is never the callers'")
@@ -108,7 +110,19 @@ _TOP_FIELDS = {
     "client_timeout",
     "keepalive_timeout",
     "max_connections",
+    "log_level",
+    "watch_files",
 }
+
+LOG_LEVELS = ("info", "debug", "warning", "error")
+LOG_LEVEL_ENV = "OMA_GATEWAY_LOG_LEVEL"
+
+
+def _log_level(r: Reader, value: object) -> str:
+    """The environment wins over the file: a debug session needs no config edit."""
+    if r.env.get(LOG_LEVEL_ENV):
+        return r.choice(r.env[LOG_LEVEL_ENV].lower(), LOG_LEVEL_ENV, LOG_LEVELS)
+    return r.choice(value, "log_level", LOG_LEVELS)
 
 
 def _tls(r: Reader, value: object) -> TlsSettings | None:
@@ -162,10 +176,10 @@ def _store(r: Reader, value: object) -> StoreSettings:
             "encryption_key_env",
             "encryption_key_file",
             "previous_encryption_key_envs",
-            "timeout",
-            "local_fallback",
             "password_env",
             "password_file",
+            "timeout",
+            "local_fallback",
             "ca_file",
             "replicas",
         },

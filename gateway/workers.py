@@ -4,9 +4,13 @@ The supervisor validates the config, then starts each worker as `python -m gatew
 snapshot of the config it validated (so a worker restarted later runs what its siblings run,
 even if the file has been edited badly since). Workers share the callers' port with
 SO_REUSEPORT, so the kernel spreads connections across them; the supervisor serves the admin
-port for the whole pod (`workeradmin`). Signals: SIGHUP validates the file and, only if it is
-valid, hands the snapshot to every worker; SIGTERM/SIGINT drains every worker and exits 0 once
-all of them have. A worker that dies unexpectedly is restarted with exponential backoff.
+port for the whole pod (`workeradmin`). SIGHUP, or the config or a secret file changing on disk
+(`filewatch`), validates the file and, only if it is valid, hands the snapshot to every worker;
+SIGTERM/SIGINT drains every worker and exits 0 once all of them have. A worker that dies
+unexpectedly is restarted with exponential backoff; one that stops answering the heartbeat
+(its /healthz, every HEARTBEAT seconds) is killed after WEDGED_AFTER misses and restarted the
+same way. Each worker's stdout is a pipe of its own, relayed line by line (`relay`), and the
+supervisor logs JSON like the workers: every stdout line of the pod is one whole JSON object.
 
 State lives in the store, so workers share it only through a shared store: with `memory://`
 each worker keeps its own rate-limit buckets, and a limit would be granted N times over.
@@ -18,15 +22,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import os
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
@@ -34,10 +38,14 @@ from aiohttp import web
 from prometheus_client.core import Metric
 
 from . import logs
+from .cpus import usable_cpus
+from .filewatch import watch_files
+from .relay import relay_lines
+from .restartonly import keep_restart_only
 from .settings import SANDBOX_URL, Settings
 from .store import WORKERS_ENV
 from .validation import ConfigError, load_settings
-from .workeradmin import create_supervisor_admin_app, supervisor_families
+from .workeradmin import create_supervisor_admin_app, heartbeat, supervisor_families
 
 __all__ = ["EXIT_CANNOT_START", "Supervisor", "default_workers", "worker_problems"]
 
@@ -47,19 +55,9 @@ EXIT_CANNOT_START = 2  # invalid config or a port that cannot be bound: restarti
 RESTART_FIRST, RESTART_CAP = 0.5, 30.0  # seconds of backoff before restarting a dead worker
 STABLE_AFTER = 30.0  # seconds: a worker that ran this long restarts without backoff
 KILL_MARGIN = 10.0  # seconds past drain_delay + drain_timeout before a worker is killed
-
-
-def usable_cpus() -> int:
-    """Cores this process may run on: its CPU affinity, capped by a cgroup v2 CPU quota."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    cpus = cpus or 1
-    try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
-        if quota != "max":
-            cpus = min(cpus, max(1, math.ceil(int(quota) / int(period))))
-    except (OSError, ValueError):
-        pass
-    return cpus
+HEARTBEAT = 2.0  # seconds between the supervisor's looks at each worker's /healthz
+WEDGED_AFTER = 3  # heartbeats missed in a row: the worker is killed and restarted
+_PIPE_LIMIT = 1024 * 1024
 
 
 def default_workers(settings: Settings) -> int:
@@ -106,11 +104,17 @@ class _Slot:
     process: asyncio.subprocess.Process | None = None
     starts: int = 0
     restarts: int = 0
+    misses: int = 0  # heartbeats in a row this worker has not answered
+    answered: bool = False  # has answered a heartbeat since it started
 
     def signal(self, signum: int) -> None:
         if self.process is not None and self.process.returncode is None:
             with contextlib.suppress(ProcessLookupError):  # exited since the check
                 self.process.send_signal(signum)
+
+    @property
+    def wedged(self) -> bool:
+        return self.answered and self.misses >= WEDGED_AFTER
 
 
 class Supervisor:
@@ -129,13 +133,16 @@ class Supervisor:
     def sockets(self) -> Sequence[tuple[int, str]]:
         return [(slot.index, slot.socket) for slot in self._slots]
 
+    def unresponsive(self) -> Sequence[int]:
+        return [slot.index for slot in self._slots if slot.wedged]
+
     def families(self) -> Iterator[Metric]:
         alive = sum(1 for s in self._slots if s.process and s.process.returncode is None)
         restarts = {s.index: s.restarts for s in self._slots}
-        return supervisor_families(alive, len(self._slots), restarts)
+        return supervisor_families(alive, len(self._slots), restarts, float(self.draining))
 
     def run(self) -> int:
-        logs.configure(stdlib=True)  # the supervisor's lines are JSON on stdout too, redacted
+        logs.configure(stdlib=True, level=logs.level_number(self.settings.log_level))  # JSON too
         try:
             return asyncio.run(self._run())
         finally:
@@ -157,13 +164,16 @@ class Supervisor:
             await admin.cleanup()
             return EXIT_CANNOT_START
         keepers = [asyncio.create_task(self._keep(slot)) for slot in self._slots]
-        reloads = asyncio.create_task(self._reloads())
+        helpers = [asyncio.create_task(self._reloads()), asyncio.create_task(self._heartbeats())]
+        if self.settings.watch_files:
+            helpers.append(asyncio.create_task(watch_files(self.path, self._hup)))
         log.info("supervisor_started", workers=len(self._slots), listen=str(self.settings.listen),
                  admin=str(self.settings.admin_listen))  # fmt: skip
         await self._stop.wait()
         codes = await self._drain(keepers)
-        reloads.cancel()
-        await asyncio.gather(reloads, return_exceptions=True)
+        for task in helpers:
+            task.cancel()
+        await asyncio.gather(*helpers, return_exceptions=True)
         await admin.cleanup()
         log.info("supervisor_stopped", exit_codes=codes)
         if self._fatal:
@@ -208,12 +218,38 @@ class Supervisor:
         argv = [sys.executable, "-m", "gateway", "serve", "--config", str(self._snapshot),
                 "--listen", str(self.settings.listen), "--workers", str(len(self._slots)),
                 "--worker-admin", slot.socket]  # fmt: skip
-        # The worker count also divides each worker's outage budget (gateway.store.WORKERS_ENV).
+        # The worker count also divides each worker's outage budget (gateway.store.WORKERS_ENV);
+        # its own pipe, relayed line by line (relay): lines of several workers never mix.
         env = {**os.environ, WORKERS_ENV: str(len(self._slots))}
-        slot.process = await asyncio.create_subprocess_exec(*argv, env=env)
+        slot.process = await asyncio.create_subprocess_exec(*argv, env=env, stdout=subprocess.PIPE,
+                                                            limit=_PIPE_LIMIT)  # fmt: skip
         slot.starts += 1
+        slot.misses, slot.answered = 0, False
         log.info("worker_started", worker=slot.index, pid=slot.process.pid)
-        return await slot.process.wait()
+        assert slot.process.stdout is not None
+        relaying = asyncio.create_task(relay_lines(slot.process.stdout))
+        code = await slot.process.wait()
+        await relaying  # everything it wrote before it ended reaches stdout
+        return code
+
+    async def _heartbeats(self) -> None:
+        """Ask every worker's /healthz; one that stops answering (wedged, SIGSTOPped, stuck in a
+        loop) is killed after `WEDGED_AFTER` misses, and `_keep` restarts it."""
+        while True:
+            await asyncio.sleep(HEARTBEAT)
+            beats = await asyncio.gather(*(heartbeat(slot.socket) for slot in self._slots))
+            for slot, alive in zip(self._slots, beats, strict=True):
+                self._beat(slot, alive)
+
+    def _beat(self, slot: _Slot, alive: bool) -> None:
+        if self.draining or slot.process is None or slot.process.returncode is not None:
+            return
+        slot.misses = 0 if alive else slot.misses + 1
+        slot.answered = slot.answered or alive
+        if slot.wedged:
+            log.error("worker_unresponsive", worker=slot.index, pid=slot.process.pid,
+                      missed=slot.misses)  # fmt: skip
+            slot.signal(signal.SIGKILL)
 
     async def _reloads(self) -> None:
         while True:
@@ -234,8 +270,7 @@ class Supervisor:
             log.error("config_reload_refused", problems=problems)
             return
         candidate.replace(self._snapshot)  # atomic: a worker restarting now reads one or the other
-        running = self.settings  # addresses stay: moving a port needs a restart
-        self.settings = replace(settings, listen=running.listen, admin_listen=running.admin_listen)
+        self.settings = keep_restart_only(settings, self.settings)
         for slot in self._slots:
             slot.signal(signal.SIGHUP)
         log.info("config_reload_forwarded", workers=len(self._slots))

@@ -1,42 +1,56 @@
 #!/usr/bin/env bash
-# Reloads the gateway's config in every pod without a restart (CONTRACT.md: SIGHUP reloads).
+# Reports, pod by pod, the reload the gateway makes by itself after a ConfigMap or Secret edit.
 #
-#   kubectl apply -k deploy/kubernetes        # the edited ConfigMap
-#   deploy/kubernetes/reload.sh [-n NAMESPACE]
+#   kubectl apply -k deploy/kubernetes                 # the edited ConfigMap (or update the Secret)
+#   deploy/kubernetes/reload.sh [-n NAMESPACE] [--timeout SECONDS] [--signal]
 #
-# Kubelet projects ConfigMap edits into the pods' /etc/oma-gateway on its own schedule (up to
-# about a minute). For each pod this waits until the mounted file equals the ConfigMap, then
-# sends SIGHUP to PID 1 (tini, which passes it to the gateway), then reports the gateway's own
-# verdict from its log: `config_reloaded`, or `config_reload_refused` with the problems (the
-# old config keeps serving). Exit status 1 when any pod did not reload.
+# Kubelet projects the edit into each pod's mounted volume on its own schedule (up to about a
+# minute); the gateway notices the swapped file within 2s and reloads as on SIGHUP
+# (`watch_files`, on by default). This script only reads each pod's log (needs `pods/log`, not
+# `pods/exec`) until it shows the gateway's verdict: `config_reloaded`, or
+# `config_reload_refused` with the problems while the old config keeps serving. Exit status 1
+# when a pod refused or gave no verdict in time.
+#
+# --signal is the fallback for gateways run with `watch_files: false`: it also sends SIGHUP to
+# PID 1 (tini passes it on) through `kubectl exec`, which needs `pods/exec`.
+#
+# Portable: bash and kubectl only (no GNU date, sha256sum or seq).
 set -euo pipefail
 
-kubectl_ns=()
-if [[ "${1:-}" == "-n" && -n "${2:-}" ]]; then
-    kubectl_ns=(--namespace "$2")
-fi
-k() { kubectl "${kubectl_ns[@]}" "$@"; }
+namespace=oma-gateway
+timeout=120
+signal=0
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        -n | --namespace) namespace="$2"; shift 2 ;;
+        --timeout) timeout="$2"; shift 2 ;;
+        --signal) signal=1; shift ;;
+        *) echo "usage: $0 [-n NAMESPACE] [--timeout SECONDS] [--signal]" >&2; exit 2 ;;
+    esac
+done
+k() { kubectl --namespace "$namespace" "$@"; }
 
-selector=app.kubernetes.io/name=oma-gateway
-want="$(k get configmap oma-gateway-config -o jsonpath='{.data.config\.yaml}' | sha256sum)"
+# Log lines younger than this window (seconds) count: it starts a little before this script
+# and grows as the script runs, so kubectl's relative --since needs no clock arithmetic here.
+lookback=300
+verdict_of() {
+    k logs "$1" -c gateway --since="$((lookback + SECONDS))s" 2>/dev/null \
+        | grep -E '"event": ?"config_reload(ed|_refused)"' | tail -n 1 || true
+}
+
 failed=0
-for pod in $(k get pods --selector "$selector" --field-selector status.phase=Running -o name); do
-    have=""
-    for _ in $(seq 1 45); do
-        have="$(k exec "$pod" -c gateway -- cat /etc/oma-gateway/config.yaml | sha256sum)"
-        [[ "$have" == "$want" ]] && break
-        sleep 2
-    done
-    if [[ "$have" != "$want" ]]; then
-        echo "$pod: the new ConfigMap is not mounted yet; not signalled" >&2
-        failed=1
-        continue
+for pod in $(k get pods --selector app.kubernetes.io/name=oma-gateway \
+        --field-selector status.phase=Running -o name); do
+    if [[ "$signal" == 1 ]]; then
+        k exec "$pod" -c gateway -- python -c 'import os, signal; os.kill(1, signal.SIGHUP)'
     fi
-    since="$(date --utc +%Y-%m-%dT%H:%M:%SZ)"
-    k exec "$pod" -c gateway -- python -c 'import os, signal; os.kill(1, signal.SIGHUP)'
-    sleep 2
-    verdict="$(k logs "$pod" -c gateway --since-time "$since" | grep -E 'config_reload(ed|_refused)' || true)"
-    echo "$pod: ${verdict:-no reload line logged yet}"
+    verdict=""
+    started=$SECONDS
+    while [[ -z "$verdict" && $((SECONDS - started)) -lt "$timeout" ]]; do
+        verdict="$(verdict_of "$pod")"
+        [[ -n "$verdict" ]] || sleep 2
+    done
+    echo "$pod: ${verdict:-no reload logged within ${timeout}s (not projected yet?)}"
     [[ "$verdict" == *config_reloaded* ]] || failed=1
 done
 exit "$failed"

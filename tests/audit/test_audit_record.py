@@ -61,6 +61,16 @@ async def test_a_method_outside_the_catalogue_is_marked_unknown(gw: Client) -> N
     assert record["method"] == "get_nothing_at_all" and record["mutating"] is None
 
 
+async def test_a_refusal_oma_sent_without_json_is_recorded_with_the_code_the_caller_got(
+    gw: Client,
+) -> None:
+    """OMA's bare 404 reaches the caller as `gateway_error: upstream_rejected`; the record and
+    the metrics say the same (the record used to say null: the code lived only in the body)."""
+    status, record = await one_record(gw, "get_nothing_at_all", json={}, headers=bearer("support"))
+    assert status == 404
+    assert record["gateway_error"] == "upstream_rejected" and record["result"] == "refused"
+
+
 async def test_bulk_results_are_recorded_per_object(gw: Client) -> None:
     body = {"user": "alice@demo.example", "ids": ["d1", "nope"]}
     _, record = await one_record(

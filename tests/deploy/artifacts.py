@@ -184,3 +184,30 @@ def seconds(duration: str | int | float) -> float:
 
 def port_of(host_port: str) -> int:
     return int(host_port.rpartition(":")[2])
+
+
+def rendered() -> dict[tuple[str, str], dict[str, Any]]:
+    """The resources `kubectl apply -k deploy/kubernetes` creates, by (kind, name): each listed
+    manifest with what kustomization.yaml adds (namespace, labels, image name and tag). There is
+    no kustomize here; these are the only transformers the kustomization uses, and the test of
+    this function (test_deploy_artifacts) pins that."""
+    kustomization = load_yaml(K8S / "kustomization.yaml")
+    out = {}
+    for name in kustomization["resources"]:
+        document = load_yaml(K8S / name)
+        metadata = document["metadata"]
+        if document["kind"] != "Namespace":
+            metadata["namespace"] = kustomization["namespace"]
+        for group in kustomization.get("labels", []):
+            metadata.setdefault("labels", {}).update(group["pairs"])
+        _set_images(document, kustomization.get("images", []))
+        out[(document["kind"], metadata["name"])] = document
+    return out
+
+
+def _set_images(document: dict[str, Any], images: list[dict[str, str]]) -> None:
+    pod = document.get("spec", {}).get("template", {}).get("spec", {})
+    for container in pod.get("containers", []):
+        for image in images:
+            if container["image"] == image["name"]:
+                container["image"] = f"{image.get('newName', image['name'])}:{image['newTag']}"

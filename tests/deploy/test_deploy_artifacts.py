@@ -27,6 +27,7 @@ from .artifacts import (
     load_yaml,
     manifest,
     port_of,
+    rendered,
     seconds,
     stages,
     tool,
@@ -267,26 +268,47 @@ def test_config_map_is_mounted_as_a_directory_where_the_image_reads_it() -> None
     assert Path(CONFIG_PATH).name in manifest("configmap")["data"]
 
 
-def test_grace_period_outlasts_prestop_plus_drain() -> None:
-    pod = manifest("deployment")["spec"]["template"]["spec"]
-    pre_stop = gateway_container()["lifecycle"]["preStop"]["exec"]["command"]
+GRACE_MARGIN = 5.0  # seconds between the drain's end and SIGKILL: exit, audit flush
+
+
+def test_grace_period_is_prestop_plus_drain_delay_plus_drain_timeout_plus_a_margin() -> None:
+    """The issue: with no drain_delay and a preStop unrelated to the settings, a rolling update
+    dropped calls. Each number now comes from the ConfigMap's settings."""
+    pod = rendered()[("Deployment", "oma-gateway")]["spec"]["template"]["spec"]
+    pre_stop = pod["containers"][0]["lifecycle"]["preStop"]["exec"]["command"]
     assert pre_stop[0] == "sleep"
     config = configmap_gateway_config()
-    drain = seconds(config["drain_timeout"])
+    delay, drain = seconds(config["drain_delay"]), seconds(config["drain_timeout"])
+    assert delay >= 5  # kube-proxy and endpoint removal take seconds, not zero
     assert drain >= max(seconds(u["timeout"]) for u in config["upstreams"].values())
-    assert pod["terminationGracePeriodSeconds"] > float(pre_stop[1]) + drain
+    wanted = float(pre_stop[1]) + delay + drain + GRACE_MARGIN
+    assert pod["terminationGracePeriodSeconds"] == wanted
 
 
-def test_secrets_come_from_the_secret_as_env_for_every_name_the_config_uses() -> None:
+def test_secrets_are_files_of_a_mounted_secret_never_env() -> None:
+    """The issue: secrets as env vars never change in a running container, so the password
+    runbook did nothing. Every secret the config names is now a file of the mounted Secret
+    (a directory mount, so kubelet's updates reach it), which the gateway re-reads."""
+    pod = rendered()[("Deployment", "oma-gateway")]["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert not [e for e in container.get("env", []) if "valueFrom" in e]
     config = configmap_gateway_config()
-    names = {config["store"]["encryption_key_env"]}
-    names |= {u["password_env"] for u in config["upstreams"].values()}
-    env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in gateway_container()["env"]}
-    assert names <= set(env)
+    files = [config["store"]["encryption_key_file"], config["store"]["password_file"]]
+    files += [u["password_file"] for u in config["upstreams"].values()]
+    volumes = {v["name"]: v for v in pod["volumes"]}
     secret = manifest("secret.template")
-    for ref in env.values():
-        assert ref["name"] == secret["metadata"]["name"]
-        assert "REPLACE_ME" in secret["stringData"][ref["key"]]
+    for file in files:
+        mount = next(
+            m for m in container["volumeMounts"] if Path(file).parent == Path(m["mountPath"])
+        )
+        assert "subPath" not in mount
+        source = volumes[mount["name"]]["secret"]
+        assert source["secretName"] == secret["metadata"]["name"]
+        assert "REPLACE_ME" in secret["stringData"][Path(file).name]
+    assert (
+        rendered()[("Deployment", "oma-gateway")]["metadata"]["namespace"]
+        == secret["metadata"]["namespace"]
+    )
 
 
 def test_service_exposes_the_callers_port_and_not_the_admin_port() -> None:
@@ -331,8 +353,10 @@ def test_compose_runs_two_gateways_on_redis_in_front_of_the_sandbox() -> None:
         service = services[name]
         assert [c["target"] for c in service["configs"]] == [CONFIG_PATH]
         assert f"/run/secrets/{service['secrets'][0]['target']}" == upstream["password_file"]
-        assert config["store"]["encryption_key_env"] in service["environment"]
-        assert seconds(service["stop_grace_period"]) > seconds(config["drain_timeout"])
+        secrets = {f"/run/secrets/{s['target']}" for s in service["secrets"]}
+        assert config["store"]["encryption_key_file"] in secrets
+        drain = seconds(config["drain_delay"]) + seconds(config["drain_timeout"])
+        assert seconds(service["stop_grace_period"]) > drain
 
 
 def test_prometheus_scrapes_both_gateway_admin_ports() -> None:

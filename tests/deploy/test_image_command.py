@@ -5,6 +5,7 @@ sandbox, passes the image's HEALTHCHECK, reloads on SIGHUP and drains to exit 0 
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -145,11 +146,14 @@ def sandbox(image: Image, tmp_path: Path) -> Iterator[str]:
 
 def config_for_this_host(sandbox: str, tmp_path: Path) -> tuple[Path, int, int]:
     """deploy/compose/gateway.yaml with only what names the compose network or its volumes
-    changed: loopback ports, the sandbox URL, the secret file, the audit file, a memory store."""
+    changed: loopback ports, the sandbox URL, the secret files, the audit file, a memory store."""
     config = compose_gateway_config()
     listen, admin = free_port(), free_port()
     config["listen"], config["admin_listen"] = f"127.0.0.1:{listen}", f"127.0.0.1:{admin}"
     config["store"]["url"] = "memory://"
+    key = tmp_path / "store_key"
+    key.write_text(base64.urlsafe_b64encode(os.urandom(32)).decode() + "\n")
+    config["store"]["encryption_key_file"] = str(key)
     password = tmp_path / "oma_password"
     password.write_text(SANDBOX_PASSWORD + "\n")
     config["upstreams"]["sandbox"].update(url=sandbox, password_file=str(password))
@@ -173,9 +177,7 @@ def test_image_command_serves_reloads_and_drains_to_exit_zero(
         k: image.translate(v).replace("$PATH", os.environ["PATH"])
         for k, v in env_of(runtime).items()
     }
-    env.update(
-        GATEWAY_STORE_KEY="A" * 43 + "=", TINI_SUBREAPER="1"
-    )  # PID 1's duty, not being PID 1
+    env.update(TINI_SUBREAPER="1")  # PID 1's duty, not being PID 1
     log = tmp_path / "gateway.log"
     with log.open("wb") as out:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603 (ours)
@@ -196,7 +198,7 @@ def test_image_command_serves_reloads_and_drains_to_exit_zero(
         assert status(f"http://127.0.0.1:{admin}/healthz") == 200
 
         process.send_signal(signal.SIGTERM)
-        drain = seconds(compose_gateway_config()["drain_timeout"])
+        drain = sum(seconds(compose_gateway_config()[k]) for k in ("drain_delay", "drain_timeout"))
         assert process.wait(timeout=drain + 10) == 0, log.read_text()
     finally:
         if process.poll() is None:

@@ -16,6 +16,7 @@ from gateway.admin import create_admin_app
 from gateway.app import create_app
 from gateway.metrics import Metrics
 from gateway.sandbox import Sandbox
+from gateway.sandbox.faults import Fault
 from gateway.secrets import Secret
 from gateway.settings import Settings, StoreSettings
 
@@ -92,7 +93,8 @@ async def test_made_up_method_names_collapse_to_other(
     text, samples = await scrape(admin)
     assert "attacker_chosen" not in text
     total = "oma_gateway_requests_total"
-    assert value(samples, total, caller="support", method="other", outcome="oma_error") == 5
+    # OMA refused the unknown methods without JSON: the outcome is the code the caller got.
+    assert value(samples, total, caller="support", method="other", outcome="upstream_rejected") == 5
 
 
 async def test_an_exact_allowlist_name_outside_the_catalogue_keeps_its_label(
@@ -194,3 +196,38 @@ async def test_metrics_are_not_served_on_the_callers_port(
     response = await gw.get("/metrics")
     assert response.status in (404, 405)
     assert "oma_gateway" not in await response.text()
+
+
+async def test_counters_that_alerts_read_exist_at_zero_before_their_first_increment(
+    aiohttp_client: AiohttpClient, settings: Settings
+) -> None:
+    """A series born at its first increment hides that increment from increase(): an outage's
+    first burst of failures would not count. Every configured caller is exported from 0."""
+    _, admin = await serve(aiohttp_client, settings)
+    _, samples = await scrape(admin)
+
+    def exported(name: str, **labels: str) -> float:
+        return samples[(name, tuple(sorted(labels.items())))]  # KeyError: not exported
+
+    failed = "oma_gateway_failed_requests_total"
+    for caller in (*settings.callers, "unauthenticated"):
+        for outcome in ("upstream_unavailable", "upstream_timeout", "store_unavailable"):
+            assert exported(failed, caller=caller, outcome=outcome) == 0
+        for decision in ("allowed", "denied", "degraded"):
+            assert exported("oma_gateway_ratelimit_decisions_total", caller=caller,
+                            decision=decision) == 0  # fmt: skip
+        assert exported("oma_gateway_request_duration_seconds_count", caller=caller) == 0
+    assert exported("oma_gateway_resent_total", upstream="oma") == 0
+
+
+async def test_a_gateway_5xx_is_counted_as_a_failed_call_of_its_caller(
+    aiohttp_client: AiohttpClient, settings: Settings, oma: Sandbox
+) -> None:
+    gw, admin = await serve(aiohttp_client, settings)
+    await post(gw, "get_user", "billing")  # logged in
+    oma.faults.http_500 = Fault(methods={"get_user"})
+    await post(gw, "get_user", "billing")
+    _, samples = await scrape(admin)
+    failed = "oma_gateway_failed_requests_total"
+    assert value(samples, failed, caller="billing", outcome="upstream_unavailable") == 1
+    assert value(samples, "oma_gateway_request_duration_seconds_count", caller="billing") == 2

@@ -49,7 +49,8 @@ async def test_sigterm_lets_calls_in_flight_finish_refuses_new_ones_and_exits_0(
 ) -> None:
     with sandbox_process("--latency", LATENCY) as oma:
         ports = Ports()
-        path = write_config(tmp_path / "gateway.yaml", config(oma, ports, {"billing": ["billing"]}))
+        document = config(oma, ports, {"billing": ["billing"]}, drain_delay="0s")
+        path = write_config(tmp_path / "gateway.yaml", document)
         argv = ("serve", "--config", str(path), "--workers", str(workers))
         with gateway_process(*argv) as gateway:
             await asyncio.to_thread(wait_ready, ports.admin_url)

@@ -18,6 +18,15 @@ from gateway.settings import Settings
 from ..support import bearer
 
 
+async def reached_the_sandbox(oma: Sandbox, method: str) -> None:
+    """Until the sandbox has recorded `method` (a fixed sleep is too short on a loaded machine)."""
+    for _ in range(500):
+        if any(r.method == method for r in oma.requests):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{method} never reached the sandbox")
+
+
 def with_timeout(settings: Settings, timeout: float) -> Settings:
     upstream = replace(settings.upstreams["oma"], timeout=timeout)
     return replace(settings, upstreams={"oma": upstream})
@@ -34,7 +43,7 @@ async def test_a_call_in_flight_finishes_on_the_retired_client_which_closes_afte
         in_flight = asyncio.create_task(
             client.post("/api/echo", json={"n": 1}, headers=bearer("billing"))
         )
-        await asyncio.sleep(0.2)  # the call now waits on the sandbox, through `old`
+        await reached_the_sandbox(oma, "echo")  # it now waits there, through `old`
         gateway.reload(with_timeout(settings, 3.0))
         gc.collect()
         await asyncio.sleep(0.05)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import os
 import signal
 from pathlib import Path
@@ -11,6 +12,9 @@ from pathlib import Path
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
+from gateway.workers import HEARTBEAT
+
+from ..support import bearer
 from .load import Load, call
 from .procs import Ports, config, gateway_process, sandbox_process, wait_ready, write_config
 
@@ -105,3 +109,71 @@ async def test_workers_share_rate_limits_through_a_redis_store(
     }
     assert statuses.count(200) == 5 and statuses.count(429) == 15, statuses
     assert served == {"0", "1"}, gateway.output()  # both workers answered, one budget between them
+
+
+async def test_every_stdout_line_of_two_workers_is_whole_json_even_when_large(
+    tmp_path: Path,
+) -> None:
+    """Audit records of ~20 KiB from two workers at once: over PIPE_BUF, they would interleave
+    on a shared pipe; relayed through the supervisor, every line parses."""
+    big = {"ids": [f"{i:03d}" + "x" * 500 for i in range(40)]}  # the record lists them all
+    with sandbox_process() as oma:
+        ports = Ports()
+        path = write_config(tmp_path / "gateway.yaml", config(oma, ports, {"billing": ["billing"]}))
+        with gateway_process("serve", "--config", str(path), "--workers", "2") as gateway:
+            await asyncio.to_thread(wait_ready, ports.admin_url)
+            connector = aiohttp.TCPConnector(force_close=True)  # spread over both workers
+            async with aiohttp.ClientSession(connector=connector) as session:
+
+                async def one() -> int:
+                    url = f"{ports.url}/api/echo"
+                    async with session.post(url, json=big, headers=bearer("billing")) as got:
+                        return got.status
+
+                statuses = await asyncio.gather(*(one() for _ in range(300)))
+            metrics = await samples(ports.admin_url)
+            gateway.signal(signal.SIGTERM)
+            await asyncio.to_thread(gateway.wait, 30)
+    audit = [line for line in gateway.lines if '"event":"audit"' in line]
+    parsed = [json.loads(line) for line in gateway.lines]  # every line, the supervisor's too
+    served = {dict(labels)["worker"] for (name, labels), _ in metrics.items()
+              if name == "oma_gateway_requests_total"}  # fmt: skip
+    assert statuses == [200] * 300
+    assert served == {"0", "1"}  # both wrote large records concurrently
+    assert len(audit) == 300 and all(len(line) > 16 * 1024 for line in audit)
+    assert {p["event"] for p in parsed} >= {"supervisor_started", "worker_started", "audit"}
+
+
+async def test_a_wedged_worker_fails_liveness_and_is_restarted(tmp_path: Path) -> None:
+    with sandbox_process() as oma:
+        ports = Ports()
+        path = write_config(tmp_path / "gateway.yaml", config(oma, ports, {"billing": ["billing"]}))
+        with gateway_process("serve", "--config", str(path), "--workers", "2") as gateway:
+            await asyncio.to_thread(wait_ready, ports.admin_url)
+            await asyncio.sleep(HEARTBEAT * 1.5)  # every worker has answered a heartbeat
+            victim = gateway.worker_pid(1)
+            os.kill(victim, signal.SIGSTOP)  # alive, holding its share of the port, silent
+            seen = await _healthz_until_failing(ports.admin_url)
+            await asyncio.to_thread(gateway.wait_for, "worker_unresponsive", 1, 20)
+            await asyncio.to_thread(gateway.wait_for, "worker_started", 3, 20)
+            await asyncio.to_thread(wait_ready, ports.admin_url)
+            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as s:
+                statuses = [await call(s, ports.url, "billing") for _ in range(20)]
+                async with s.get(f"{ports.admin_url}/healthz") as got:
+                    healthy = got.status
+            metrics = await samples(ports.admin_url)
+    assert seen == {"status": "failing", "unresponsive_workers": [1]}
+    assert gateway.worker_pid(1) != victim
+    assert statuses == [200] * 20  # no new connection hangs on the stopped process any more
+    assert healthy == 200
+    assert metrics[("oma_gateway_worker_restarts_total", (("worker", "1"),))] == 1
+
+
+async def _healthz_until_failing(admin_url: str) -> object:
+    async with aiohttp.ClientSession() as session:
+        for _ in range(100):
+            async with session.get(f"{admin_url}/healthz") as got:
+                if got.status == 503:
+                    return await got.json()
+            await asyncio.sleep(0.2)
+    raise AssertionError("/healthz never failed")

@@ -1,0 +1,60 @@
+"""`log_level` in the config and `OMA_GATEWAY_LOG_LEVEL` in the environment, on real processes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from pathlib import Path
+
+import pytest
+
+from ..support import cli
+from .procs import (
+    PASSWORD_ENV,
+    Ports,
+    config,
+    gateway_process,
+    sandbox_process,
+    wait_ready,
+    write_config,
+)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_log_level_warning_silences_info_in_workers_and_supervisor(
+    tmp_path: Path, workers: int
+) -> None:
+    with sandbox_process() as oma:
+        ports = Ports()
+        document = config(oma, ports, {"billing": ["billing"]}, log_level="warning")
+        path = write_config(tmp_path / "gateway.yaml", document)
+        argv = ("serve", "--config", str(path), "--workers", str(workers))
+        with gateway_process(*argv) as gateway:
+            await asyncio.to_thread(wait_ready, ports.admin_url)
+            gateway.signal(signal.SIGTERM)
+            assert await asyncio.to_thread(gateway.wait, 30) == 0
+    levels = {json.loads(line)["level"] for line in gateway.lines}
+    assert levels <= {"warning", "error"}, gateway.output()
+
+
+async def test_the_environment_wins_over_the_file(tmp_path: Path) -> None:
+    with sandbox_process() as oma:
+        ports = Ports()
+        document = config(oma, ports, {"billing": ["billing"]}, log_level="error")
+        path = write_config(tmp_path / "gateway.yaml", document)
+        env = {"OMA_GATEWAY_LOG_LEVEL": "INFO"}
+        with gateway_process("serve", "--config", str(path), env=env) as gateway:
+            await asyncio.to_thread(gateway.wait_for, "gateway_listening")
+
+
+def test_an_unknown_level_is_refused_with_where_it_came_from(tmp_path: Path) -> None:
+    ports = Ports()
+    document = config("http://127.0.0.1:9/api", ports, {"billing": ["billing"]}, log_level="loud")
+    path = write_config(tmp_path / "gateway.yaml", document)
+    in_file = cli("check-config", str(path), env=PASSWORD_ENV)
+    in_env = cli(
+        "check-config", str(path), env={**PASSWORD_ENV, "OMA_GATEWAY_LOG_LEVEL": "verbose"}
+    )
+    assert in_file.returncode == 1 and "log_level: expected one of" in in_file.stderr
+    assert in_env.returncode == 1 and "OMA_GATEWAY_LOG_LEVEL: expected one of" in in_env.stderr
