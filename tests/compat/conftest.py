@@ -20,8 +20,15 @@ from typing import Any
 import pytest
 
 from ..auth.certs import CertAuthority
-from ..ops.procs import Ports, Proc, config, gateway_process, sandbox_process, write_config
-from ..ops.procs import wait_ready
+from ..ops.procs import (
+    Ports,
+    Proc,
+    config,
+    gateway_process,
+    sandbox_process,
+    wait_ready,
+    write_config,
+)
 from ..support import redis_server, wait_for_port
 
 CLIENTS = Path(__file__).resolve().parent / "clients"
@@ -54,8 +61,9 @@ class Replica:
         return self.ports.url
 
     def start(self) -> None:
-        args = ("serve", "--config", str(self.config_file), "--listen", f"127.0.0.1:{self.ports.listen}",
-                "--admin-listen", f"127.0.0.1:{self.ports.admin}", "--workers", "1")  # fmt: skip
+        listen, admin = f"127.0.0.1:{self.ports.listen}", f"127.0.0.1:{self.ports.admin}"
+        args = ("serve", "--config", str(self.config_file), "--listen", listen,
+                "--admin-listen", admin, "--workers", "1")  # fmt: skip
         self.proc = self._stack.enter_context(gateway_process(*args, env=STORE_KEY))
         wait_ready(self.ports.admin_url)
 

@@ -5,6 +5,7 @@ and on another replica; the toolkit's and Net::OpenSRS::OMA's token modes."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -96,7 +97,9 @@ def test_the_toolkits_token_mode_with_its_top_level_token_copy(replicas: list[Re
     token = login["body"]["session_token"]
     # The toolkit swaps password for token and keeps `token` at the top level of the body.
     for replica in (first, second):
-        called = toolkit(replica.url, "", "get_user", {"user": "alice@demo.example", "token": token})
+        called = toolkit(
+            replica.url, "", "get_user", {"user": "alice@demo.example", "token": token}
+        )
         assert called["status"] == 200
         assert_served(called["body"])
     records = [r for r in second.audit() if r["method"] == "get_user"]
@@ -120,6 +123,4 @@ def test_net_opensrs_omas_token_mode(replicas: list[Replica]) -> None:
 
 
 def md5(text: str) -> str:
-    import hashlib
-
     return hashlib.md5(text.encode()).hexdigest()  # noqa: S324 (ocolin's cache file name)
