@@ -7,6 +7,7 @@ one step per line, each naming the module that owns it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -57,7 +58,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 async def call_method(request: web.Request) -> web.Response:
     call, gateway = request[CALL], request.app[GATEWAY]
     runtime = gateway.runtime  # one config for the whole call, even if a reload lands meanwhile
-    call.method = method_from_path(request.path)  # policy: the path forms OMA libraries build
+    call.method = await _method_of(request, call, runtime.settings.max_body)  # policy: the path
     presented = _noted(call, from_headers(request.headers, peer_names(request)))  # auth
     runtime.auth.early(presented)  # auth: a bad header key is refused before the body is read
     call.body = body = await read_object(request, runtime.settings.max_body)
@@ -126,6 +127,20 @@ async def _authenticate(
         call.identity, body
     )
     return web.json_response(answer, dumps=_dumps)
+
+
+async def _method_of(request: web.Request, call: Call, max_body: int) -> str:
+    """The method the path names (`method_from_path`: the forms OMA libraries build). A path that
+    names none is refused the caller's way: under `refusal_status: auto` a client that sends OMA
+    body credentials (Net::OpenSRS::OMA reads a body only from a 2xx) gets OMA's HTTP 200, so the
+    body is looked at (bounded by `max_body`) before the refusal goes out."""
+    try:
+        return method_from_path(request.path)
+    except GatewayError:
+        with contextlib.suppress(GatewayError):
+            body = await read_object(request, max_body)
+            _noted(call, from_body(from_headers(request.headers), body))
+        raise
 
 
 def _noted(call: Call, presented: Presented) -> Presented:
