@@ -129,17 +129,23 @@ async def _authenticate(
     return web.json_response(answer, dumps=_dumps)
 
 
+_PEEK_LIMIT = 64 * 1024  # OMA clients' bodies are small; a hostile one is refused unread
+
+
 async def _method_of(request: web.Request, call: Call, max_body: int) -> str:
     """The method the path names (`method_from_path`: the forms OMA libraries build). A path that
     names none is refused the caller's way: under `refusal_status: auto` a client that sends OMA
-    body credentials (Net::OpenSRS::OMA reads a body only from a 2xx) gets OMA's HTTP 200, so the
-    body is looked at (bounded by `max_body`) before the refusal goes out."""
+    body credentials (Net::OpenSRS::OMA reads a body only from a 2xx) gets OMA's HTTP 200, so a
+    small body is looked at before the refusal goes out. A large one is not: an unauthenticated
+    call must not make the gateway buffer a megabyte to refuse it."""
     try:
         return method_from_path(request.path)
     except GatewayError:
-        with contextlib.suppress(GatewayError):
-            body = await read_object(request, max_body)
-            _noted(call, from_body(from_headers(request.headers), body))
+        length = request.content_length
+        if length is not None and length <= _PEEK_LIMIT:
+            with contextlib.suppress(GatewayError):
+                body = await read_object(request, min(max_body, _PEEK_LIMIT))
+                _noted(call, from_body(from_headers(request.headers), body))
         raise
 
 
