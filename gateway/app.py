@@ -19,7 +19,7 @@ from .audit import AuditTrail
 from .auth import Presented
 from .auth.presented import from_body, from_headers, without_session_token
 from .auth.tls import peer_names
-from .auth.tokens import can_hold_tokens
+from .auth.tokens import can_hold_tokens, wants_token
 from .authfailures import AUTH_FAILURES, AuthFailures
 from .call import Call, current_call, request_id_from
 from .connections import CONNECTIONS
@@ -119,7 +119,7 @@ async def _authenticate(
     """`authenticate` for a caller: checks the caller's credentials (already done) and, when
     asked, mints a caller session token. Counted against the caller's limits, audited."""
     assert call.identity is not None
-    if body.get("generate_session_token") is True and not can_hold_tokens(call.identity):
+    if wants_token(body) and not can_hold_tokens(call.identity):
         raise MethodNotAllowed("session tokens are not enabled for this caller")
     request.app[AUDIT].check()
     call.limits = await policy.limits.admit(request.app[GATEWAY].store.limiter, "authenticate")

@@ -20,7 +20,14 @@ from ..settings import SessionTokenSettings
 from ..store import CallerTokens, TokenGrant
 from .keys import Identity
 
-__all__ = ["PREFIX", "CallerSessions", "can_hold_tokens", "token_digest", "token_id"]
+__all__ = [
+    "PREFIX",
+    "CallerSessions",
+    "can_hold_tokens",
+    "token_digest",
+    "token_id",
+    "wants_token",
+]
 
 PREFIX = "omagw_st_"  # so secret scanners (and people) can tell a caller token from a key
 _DEFAULT_SECONDS = 10800  # OMA's default session_token_duration
@@ -35,6 +42,12 @@ def token_id(token: Secret) -> str:
     return token_digest(token)[:12]
 
 
+def wants_token(body: Mapping[str, Any]) -> bool:
+    """`generate_session_token: true`, or the plain `1` that Perl's JSON sends for Perl's true."""
+    asked = body.get("generate_session_token")
+    return asked is True or (type(asked) is int and asked == 1)
+
+
 def can_hold_tokens(identity: Identity) -> bool:
     """Tokens are bound to a key (they die with it): a caller known by certificate alone, or one
     with `session_tokens: false`, gets none."""
@@ -47,7 +60,7 @@ class CallerSessions:
 
     async def answer(self, identity: Identity, body: Mapping[str, Any]) -> dict[str, Any]:
         """OMA's answer to `authenticate`: a new token when asked for one, else just success."""
-        if body.get("generate_session_token") is not True:
+        if not wants_token(body):
             return {"success": True}
         rules = identity.caller.session_tokens
         assert rules is not None and identity.key is not None  # checked by the caller

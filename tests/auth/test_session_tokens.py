@@ -175,3 +175,11 @@ async def test_a_token_works_on_every_replica_and_survives_a_restart(
     await first.close()  # "restart": a new process would start with nothing in memory
     restarted = await aiohttp_client(create_app(settings))
     assert (await with_token(restarted, token))["success"] is True
+
+
+async def test_perls_plain_1_for_true_also_asks_for_a_token(gw: Client) -> None:
+    body = {"credentials": password_creds(), "generate_session_token": 1}
+    answer = await (await gw.post("/api/authenticate", json=body)).json()
+    assert answer["session_token"].startswith("omagw_st_")
+    body["generate_session_token"] = 2  # anything else is not OMA's true
+    assert await (await gw.post("/api/authenticate", json=body)).json() == {"success": True}
