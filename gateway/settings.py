@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from ipaddress import IPv4Network, IPv6Network
 from typing import Literal
 
 from .secrets import Secret
@@ -22,6 +23,7 @@ __all__ = [
     "RateSpec",
     "Settings",
     "StoreSettings",
+    "TracingSettings",
     "UpstreamSettings",
 ]
 
@@ -89,6 +91,12 @@ class UpstreamSettings:
     rate_limit: RateSpec | None = None
     #: Connections kept to this upstream at most (0: no cap). Calls beyond it wait for one.
     max_connections: int = 1024
+    #: An HTTP CONNECT proxy on the way to OMA (http://HOST:PORT).
+    proxy: str | None = None
+    #: Take the proxy from HTTPS_PROXY / HTTP_PROXY / NO_PROXY when `proxy` is not set.
+    trust_env: bool = False
+    #: A CA to trust for this upstream besides the system store (test clusters).
+    ca_file: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +112,8 @@ class StoreSettings:
     #: With fail_open: while the store is down, each replica enforces the limits on its own
     #: (a per-replica budget) instead of admitting everything.
     local_fallback: bool = True
+    #: A CA to trust for `rediss://` besides the system store.
+    ca_file: str | None = None
 
     @property
     def is_shared(self) -> bool:
@@ -116,6 +126,18 @@ class AuditSettings:
     durability: Durability = "interval"
     fsync_interval: float = 1.0
     on_error: OnError = "fail_open"
+
+
+@dataclass(frozen=True, slots=True)
+class TracingSettings:
+    """OpenTelemetry export; without `otlp_endpoint` trace ids are still read, made and logged."""
+
+    #: An OTLP/HTTP collector's base URL: spans are POSTed to {otlp_endpoint}/v1/traces.
+    otlp_endpoint: str | None = None
+    service_name: str = "oma-gateway"
+
+
+IPNetwork = IPv4Network | IPv6Network
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,3 +154,8 @@ class Settings:
     #: After SIGTERM, how long /readyz says 503 while the listener still accepts, so that load
     #: balancers stop sending before connections would be refused.
     drain_delay: float = 0.0
+    tracing: TracingSettings = TracingSettings()
+    #: Peers whose X-Forwarded-For is believed (ingresses, load balancers).
+    trusted_proxies: tuple[IPNetwork, ...] = ()
+    #: Legal but probably unintended settings, as "path: why" (logged at start and reload).
+    warnings: tuple[str, ...] = field(default=(), compare=False)

@@ -8,6 +8,7 @@ text.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import os
 import re
 from collections.abc import Mapping
@@ -17,7 +18,9 @@ from typing import Any, cast
 
 import yaml
 
-from .config_reader import ConfigError, Reader
+from . import config_ops
+from .config_checks import config_warnings, unknown_method_problems
+from .config_reader import UNREAD, ConfigError, Reader
 from .errors import BadRequest
 from .policy import check_method_name, is_never_forwarded
 from .secrets import Secret
@@ -34,13 +37,15 @@ from .settings import (
 )
 from .units import parse_duration, parse_rate, parse_size
 
-__all__ = ["ConfigError", "load_settings", "parse_settings"]
+__all__ = ["ConfigError", "load_settings", "parse_settings", "read_settings"]
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 
-def load_settings(path: str | Path, env: Mapping[str, str] | None = None) -> Settings:
+def load_settings(
+    path: str | Path, env: Mapping[str, str] | None = None, *, read_secrets: bool = True
+) -> Settings:
     try:
         text = Path(path).read_text()
     except OSError as exc:
@@ -49,13 +54,22 @@ def load_settings(path: str | Path, env: Mapping[str, str] | None = None) -> Set
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError([f"{path}: not valid YAML: {exc}"]) from exc
-    return parse_settings(document, env)
+    return parse_settings(document, env, read_secrets=read_secrets)
 
 
-def parse_settings(document: object, env: Mapping[str, str] | None = None) -> Settings:
+def parse_settings(
+    document: object, env: Mapping[str, str] | None = None, *, read_secrets: bool = True
+) -> Settings:
+    """`read_secrets=False` checks every secret reference's shape without reading it (for CI);
+    the settings it gives hold placeholders and are for checking and showing, not serving."""
+    return read_settings(document, Reader(env=os.environ if env is None else env,
+                                          read_secrets=read_secrets))  # fmt: skip
+
+
+def read_settings(document: object, r: Reader) -> Settings:
+    """The settings, read with `r` (which keeps the problems, warnings and schema it met)."""
     if not isinstance(document, dict):
         raise ConfigError(["(top): expected a mapping of settings"])
-    r = Reader(env=os.environ if env is None else env)
     top = r.mapping(document, "", _TOP_FIELDS)
     upstreams = _upstreams(r, top.get("upstreams"))
     settings = Settings(
@@ -70,12 +84,15 @@ def parse_settings(document: object, env: Mapping[str, str] | None = None) -> Se
         audit=_audit(r, top.get("audit")),
         drain_timeout=r.convert(top.get("drain_timeout"), "drain_timeout", parse_duration, 20.0),
         drain_delay=r.convert(top.get("drain_delay"), "drain_delay", parse_duration, 0.0),
+        tracing=config_ops.tracing(r, top.get("tracing")),
+        trusted_proxies=config_ops.trusted_proxies(r, top.get("trusted_proxies")),
     )
     if settings.listen == settings.admin_listen:
         r.fail("admin_listen", "must differ from listen: the admin port is never the callers'")
+    r.warnings += config_warnings(settings)
     if r.problems:
-        raise ConfigError(r.problems)
-    return settings
+        raise ConfigError(r.problems, r.warnings)
+    return dataclasses.replace(settings, warnings=tuple(r.warnings))
 
 
 _TOP_FIELDS = {
@@ -88,6 +105,8 @@ _TOP_FIELDS = {
     "audit",
     "drain_timeout",
     "drain_delay",
+    "tracing",
+    "trusted_proxies",
 }
 
 
@@ -110,6 +129,7 @@ def _store(r: Reader, value: object) -> StoreSettings:
             "previous_encryption_key_envs",
             "timeout",
             "local_fallback",
+            "ca_file",
         },
     )
     url = r.string(fields.get("url"), "store.url", "memory://")
@@ -136,6 +156,7 @@ def _store(r: Reader, value: object) -> StoreSettings:
         previous_encryption_keys=tuple(k for k in olds if k is not None),
         timeout=r.convert(fields.get("timeout"), "store.timeout", parse_duration, 0.1),
         local_fallback=_flag(r, fields.get("local_fallback", True), "store.local_fallback"),
+        ca_file=config_ops.ca_file(r, fields.get("ca_file"), "store.ca_file"),
     )
 
 
@@ -159,8 +180,8 @@ def _flag(r: Reader, value: object, path: str) -> bool:
 
 def _store_key(r: Reader, value: object, path: str) -> Secret | None:
     secret = r.env_secret(value, path)
-    if secret is None:
-        return None
+    if secret is None or secret is UNREAD:
+        return secret
     try:
         raw = base64.urlsafe_b64decode(secret.reveal().encode())
     except ValueError:
@@ -215,6 +236,9 @@ def _upstream(r: Reader, name: str, value: object, path: str) -> UpstreamSetting
             "timeout",
             "rate_limit",
             "max_connections",
+            "proxy",
+            "trust_env",
+            "ca_file",
         },
     )
     url = r.string(fields.get("url"), f"{path}.url").rstrip("/")
@@ -239,6 +263,9 @@ def _upstream(r: Reader, name: str, value: object, path: str) -> UpstreamSetting
         timeout=r.convert(fields.get("timeout"), f"{path}.timeout", parse_duration, 20.0),
         rate_limit=_rate(r, fields.get("rate_limit"), f"{path}.rate_limit"),
         max_connections=_count(r, fields.get("max_connections", 1024), f"{path}.max_connections"),
+        proxy=config_ops.proxy_url(r, fields.get("proxy"), f"{path}.proxy"),
+        trust_env=_flag(r, fields.get("trust_env", False), f"{path}.trust_env"),
+        ca_file=config_ops.ca_file(r, fields.get("ca_file"), f"{path}.ca_file"),
     )
 
 
@@ -313,12 +340,18 @@ def _caller(
                 "OMA login; underscore methods are OMA-internal)",
             )
     limits = r.mapping(fields.get("method_limits"), f"{path}.method_limits", None)
+    deny = r.strings(fields.get("deny"), f"{path}.deny")
+    r.problems += unknown_method_problems([
+        *((f"{path}.allow[{i}]", m) for i, m in enumerate(allow)),
+        *((f"{path}.deny[{i}]", m) for i, m in enumerate(deny)),
+        *((f"{path}.method_limits.{m}", str(m)) for m in limits),
+    ])  # fmt: skip
     return CallerSettings(
         name=name,
         keys=_keys(r, fields.get("keys"), f"{path}.keys"),
         upstream=str(upstream),
         allow=allow,
-        deny=r.strings(fields.get("deny"), f"{path}.deny"),
+        deny=deny,
         rate_limit=_rate(r, fields.get("rate_limit"), f"{path}.rate_limit"),
         method_limits=_method_limits(r, limits, f"{path}.method_limits"),
     )
