@@ -14,8 +14,10 @@ import orjson
 import structlog
 from aiohttp import web
 
+from . import tracing
 from .audit import AuditTrail
 from .call import Call, current_call, request_id_from
+from .client_address import client_address
 from .errors import BadRequest, GatewayError, NoSuchEndpoint, PayloadTooLarge, WrongHttpMethod
 from .keys import presented_key
 from .limits import ratelimit_headers
@@ -76,7 +78,14 @@ async def call_scope(request: web.Request, handler: Handler) -> web.StreamRespon
     """The one middleware: every call gets an id and a record, every refusal OMA's envelope plus
     a stable `gateway_error`, and every answer is observed once (audit, metrics). One layer, not
     three: each middleware layer costs every call."""
-    call = Call(request_id_from(request.headers.get("X-Request-ID")), request.remote)
+    trace = tracing.start_call(request.headers)  # the call's span, when exporting
+    remote = client_address(
+        request.remote,
+        request.headers.getall("X-Forwarded-For", ()),
+        request.app[GATEWAY].runtime.settings.trusted_proxies,
+    )
+    call = Call(request_id_from(request.headers.get("X-Request-ID")), remote)
+    call.trace_id = trace.trace_id
     request[CALL] = call
     scope = current_call.set(call)  # reset below: keep-alive requests share one task
     in_flight = request.app[METRICS].in_flight
@@ -87,6 +96,7 @@ async def call_scope(request: web.Request, handler: Handler) -> web.StreamRespon
         call.gateway_error = call.gateway_error or "cancelled"
         call.finish(499)
         request.app[GATEWAY].observe(call)
+        trace.end(499, _span_attributes(call))
         raise
     finally:
         in_flight.dec()
@@ -96,7 +106,17 @@ async def call_scope(request: web.Request, handler: Handler) -> web.StreamRespon
         response.headers.update(ratelimit_headers(call.limits))
     call.finish(response.status)
     request.app[GATEWAY].observe(call)
+    trace.end(response.status, _span_attributes(call))
     return response
+
+
+def _span_attributes(call: Call) -> dict[str, str | None]:
+    return {
+        "oma_gateway.caller": call.caller,
+        "oma_gateway.method": call.method,
+        "oma_gateway.gateway_error": call.gateway_error,
+        "oma_gateway.request_id": call.request_id,
+    }
 
 
 async def _answer(request: web.Request, handler: Handler, call: Call) -> web.StreamResponse:
@@ -136,5 +156,6 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.App
         await gateway.close()
         await app[AUDIT].close()  # after the last call: its record is flushed too
 
+    app.cleanup_ctx.append(tracing.exporting(settings.tracing))  # closes last: flushes all spans
     app.cleanup_ctx.append(gateway_ctx)
     return app

@@ -54,6 +54,8 @@ class Call:
     duration: float | None = None
     #: The key as presented, known or not: log redaction cuts it out of every line of the call.
     presented_key: Secret | None = None
+    #: W3C trace id (32 hex): the caller's from `traceparent`, or a new one (gateway.tracing).
+    trace_id: str | None = None
 
     @property
     def caller(self) -> str | None:

@@ -5,6 +5,7 @@ proxy), and CA files. Each speaks `config_reader.Reader`, like the rest of `vali
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -21,6 +22,8 @@ def tracing(r: Reader, value: object) -> TracingSettings:
     if endpoint is not None and not _http_url(endpoint):
         r.fail("tracing.otlp_endpoint", "expected an http(s) URL such as http://collector:4318")
         endpoint = None
+    elif endpoint is not None and importlib.util.find_spec("opentelemetry.sdk") is None:
+        r.fail("tracing.otlp_endpoint", "needs the otel extra: pip install 'oma-gateway[otel]'")
     return TracingSettings(
         otlp_endpoint=None if endpoint is None else str(endpoint).rstrip("/"),
         service_name=r.string(fields.get("service_name"), "tracing.service_name", "oma-gateway"),

@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 import structlog
 
+from . import tracing
 from .errors import UpstreamAuthFailed, UpstreamError, UpstreamUnavailable
 from .secrets import Secret
 from .store import SessionStore, StoredToken
@@ -179,7 +180,8 @@ class SessionCustody:
         issued_at = self._clock()  # OMA counts the lifetime from when the request is submitted
         self.logins += 1
         try:
-            answer = await self.client.call("authenticate", payload)
+            with tracing.span("oma_gateway.login", upstream=self.name):
+                answer = await self.client.call("authenticate", payload)
         except UpstreamError:
             self.login_results["error"] += 1
             raise

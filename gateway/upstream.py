@@ -6,6 +6,7 @@ a transport failure or an answer that is not OMA's JSON becomes a gateway error 
 
 from __future__ import annotations
 
+import ssl
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from . import tracing
 from .errors import UpstreamTimeout, UpstreamUnavailable
 from .settings import UpstreamSettings
 
@@ -48,9 +50,12 @@ class OmaClient:
         started = time.perf_counter()
         try:
             # The session's own timeout (the upstream's `timeout`) bounds the whole exchange.
-            async with self._session.post(
-                f"{self._base}/{method}", data=payload, headers=_JSON_HEADERS
-            ) as response:
+            async with (
+                tracing.span("oma_gateway.upstream", upstream=self.settings.name, method=method),
+                self._session.post(
+                    f"{self._base}/{method}", data=payload, headers=_JSON_HEADERS
+                ) as response,
+            ):
                 raw = await response.read()
                 status = response.status
         except TimeoutError as exc:
@@ -92,9 +97,22 @@ _REFUSALS = {400: "OMA refused the request as malformed", 404: "OMA does not kno
 def open_session(settings: UpstreamSettings) -> aiohttp.ClientSession:
     """The one pooled session for an upstream. Connections are kept alive; the pool is sized for
     many concurrent callers, since OMA calls are slow relative to the gateway's own work."""
-    connector = aiohttp.TCPConnector(limit=settings.max_connections, ttl_dns_cache=300)
+    connector = aiohttp.TCPConnector(
+        limit=settings.max_connections, ttl_dns_cache=300, ssl=_ssl_context(settings.ca_file)
+    )
     return aiohttp.ClientSession(
         connector=connector,
         timeout=aiohttp.ClientTimeout(total=settings.timeout),
         skip_auto_headers=("User-Agent",),  # OMA sees who calls in `client`, not a library banner
+        proxy=settings.proxy,  # CONNECT for https://: the TLS to OMA stays end to end
+        trust_env=settings.trust_env and settings.proxy is None,  # HTTPS_PROXY, NO_PROXY
     )
+
+
+def _ssl_context(ca_file: str | None) -> ssl.SSLContext | bool:
+    """The system store, plus `ca_file` when set (True: aiohttp's default verification)."""
+    if ca_file is None:
+        return True
+    context = ssl.create_default_context()
+    context.load_verify_locations(cafile=ca_file)
+    return context

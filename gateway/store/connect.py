@@ -8,6 +8,8 @@ its nodes (the client discovers the others). Timeouts are short on purpose: the 
 
 from __future__ import annotations
 
+from typing import Any
+
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
@@ -26,11 +28,13 @@ def is_cluster(url: str) -> bool:
     return url.startswith(CLUSTER_SCHEMES)
 
 
-def connect(url: str, timeout: float) -> Client:
-    """A client that connects lazily, on its first command (no I/O here)."""
+def connect(url: str, timeout: float, ca_file: str | None = None) -> Client:
+    """A client that connects lazily, on its first command (no I/O here). `ca_file` is trusted
+    for `rediss://` besides the system store, without touching the process's trust for OMA."""
     # One immediate retry only: it replaces a pooled connection that died with a server restart;
     # anything longer is the breaker's business. hiredis parses replies when it is installed.
     retry = Retry(NoBackoff(), 1)
+    tls: dict[str, Any] = {"ssl_ca_certs": ca_file} if ca_file and url.startswith("rediss") else {}
     if is_cluster(url):
         return RedisCluster.from_url(
             url.replace("+cluster", "", 1),
@@ -38,6 +42,7 @@ def connect(url: str, timeout: float) -> Client:
             socket_connect_timeout=timeout,
             retry=retry,
             max_connections=MAX_CONNECTIONS,
+            **tls,
         )
     return Redis.from_url(
         url,
@@ -45,4 +50,5 @@ def connect(url: str, timeout: float) -> Client:
         socket_connect_timeout=timeout,
         retry=retry,
         max_connections=MAX_CONNECTIONS,
+        **tls,
     )

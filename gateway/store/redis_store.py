@@ -127,7 +127,7 @@ class RedisStore:
     def __init__(self, settings: StoreSettings, *, coalesce: bool = True) -> None:
         if settings.encryption_key is None:
             raise ValueError("a shared store needs store.encryption_key_env")
-        self.client = connect(settings.url, settings.timeout)
+        self.client = connect(settings.url, settings.timeout, settings.ca_file)
         cipher = TokenCipher(settings.encryption_key, settings.previous_encryption_keys)
         self.sessions = RedisSessions(self.client, cipher)
         self.limiter = RedisLimiter(self.client, coalesce=coalesce)
