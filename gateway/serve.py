@@ -28,6 +28,7 @@ from aiohttp import web
 from . import logs
 from .admin import create_admin_app
 from .app import GATEWAY, create_app
+from .identity import startup_fields
 from .keyexpiry import log_expiring_keys, watch_key_expiry
 from .settings import SANDBOX_URL, Settings
 from .validation import ConfigError, load_settings
@@ -89,8 +90,10 @@ async def serve(
             return EXIT_CANNOT_START
         async with _reloads(app, config_path, seat), _supervisor_watch(stop, seat):
             log.info(
-                "gateway_listening", listen=str(settings.listen), admin=_admin_name(settings, seat)
-            )
+                "gateway_listening", listen=str(settings.listen), admin=_admin_name(settings, seat),
+                **startup_fields(settings, 1 if seat is None else seat.workers),
+            )  # fmt: skip
+            _log_warnings(settings)
             if banner:
                 print(banner, file=sys.stderr, flush=True)
             await stop.wait()
@@ -179,7 +182,13 @@ async def reload(app: web.Application, path: Path, workers: int = 1) -> bool:
     gateway.reload(settings)
     log.info("config_reloaded", callers=len(settings.callers), upstreams=len(settings.upstreams))
     log_expiring_keys(settings)
+    _log_warnings(settings)
     return True
+
+
+def _log_warnings(settings: Settings) -> None:
+    for warning in settings.warnings:
+        log.warning("config_warning", warning=warning)
 
 
 @asynccontextmanager
