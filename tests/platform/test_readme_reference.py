@@ -21,12 +21,12 @@ ROW = re.compile(r"^\| `([^`]+)` \| (.+?) \| .+ \|$")
 DIGEST = "sha256:" + "a" * 64
 # Every mapping present once, each leaf absent where it has a default: the loader meets every
 # field name, and config show fills in every default.
+UPSTREAM = {"url": "https://oma.example/api", "user": "u", "password_env": "P"}
+CALLER = {"keys": [{"digest": DIGEST}], "allow": ["get_user"], "rate_limit": {"rate": "1/s"}}
 FULL = {
-    "upstreams": {"oma": {"url": "https://oma.example/api", "user": "u", "password_env": "P",
-                          "rate_limit": {"rate": "5/s"}}},
-    "callers": {"c": {"keys": [{"digest": DIGEST}], "allow": ["get_user"],
-                      "rate_limit": {"rate": "1/s"}, "method_limits": {"get_user": {"rate": "1/s"}}}},
-}  # fmt: skip
+    "upstreams": {"oma": {**UPSTREAM, "rate_limit": {"rate": "5/s"}}},
+    "callers": {"c": {**CALLER, "method_limits": {"get_user": {"rate": "1/s"}}}},
+}
 ALIASES = {"store.previous_encryption_key_envs": "store.previous_encryption_keys"}
 
 
@@ -74,8 +74,10 @@ def lookup(document: dict[str, Any], setting: str) -> Any:
     path = setting.replace("RATE.", "upstreams.NAME.rate_limit.").replace("[]", ".0")
     node: Any = document
     for part in path.split("."):
-        node = node[int(part)] if part.isdigit() else (next(iter(node.values()))
-                                                       if part == "NAME" else node[part])  # fmt: skip
+        if part == "NAME":
+            node = next(iter(node.values()))
+        else:
+            node = node[int(part)] if part.isdigit() else node[part]
     return node
 
 

@@ -49,13 +49,16 @@ async def test_spans_for_call_login_and_upstream_reach_a_real_otlp_receiver(
     endpoint = await otlp_receiver(aiohttp_server, spans)
     ports = Ports()
     with sandbox_process() as oma_url:
-        document = config(oma_url, ports, {"billing": ["billing"]},
-                          tracing={"otlp_endpoint": endpoint, "service_name": "gw-test"})  # fmt: skip
+        tracing = {"otlp_endpoint": endpoint, "service_name": "gw-test"}
+        document = config(oma_url, ports, {"billing": ["billing"]}, tracing=tracing)
         path = write_config(tmp_path / "gw.yaml", document)
         with gateway_process("serve", "--config", str(path)) as gw:
             await asyncio.to_thread(wait_ready, ports.admin_url)
-            headers = {"Authorization": f"Bearer {KEYS['billing']}",
-                       "traceparent": f"00-{TRACE}-{PARENT}-01", "tracestate": "vendor=x"}  # fmt: skip
+            headers = {
+                "Authorization": f"Bearer {KEYS['billing']}",
+                "traceparent": f"00-{TRACE}-{PARENT}-01",
+                "tracestate": "vendor=x",
+            }
             async with aiohttp.ClientSession() as session:
                 for sent in (headers, {"Authorization": headers["Authorization"]}):
                     async with session.post(
@@ -76,7 +79,7 @@ async def test_spans_for_call_login_and_upstream_reach_a_real_otlp_receiver(
     assert len(upstream) == 1
     assert by_name["oma_gateway.login"], "the warm-up login has its span"
     audits = [line for line in lines if line.get("event") == "audit"]
-    assert [a["trace_id"] for a in audits][0] == TRACE
+    assert audits[0]["trace_id"] == TRACE
     fresh = audits[1]["trace_id"]
     assert len(fresh) == 32 and fresh != TRACE
     assert any(s.trace_id.hex() == fresh for s in calls), "a made trace id is the span's too"
