@@ -25,6 +25,10 @@ RUN python -m venv /opt/oma-gateway \
         -r deploy/requirements-build.lock
 COPY pyproject.toml README.md ./
 COPY gateway ./gateway
+# The source revision for build_info and the startup line: docker build --build-arg
+# REVISION="$(git rev-parse --short=12 HEAD)" .
+ARG REVISION=unknown
+RUN printf '%s\n' "${REVISION}" > gateway/REVISION
 # The project goes in as a wheel with --no-deps: every dependency came from the lock above, and
 # `pip check` fails the build if the lock no longer satisfies pyproject.toml. pip and setuptools
 # are then removed from the runtime venv: the running gateway never installs anything.

@@ -15,6 +15,7 @@ import orjson
 import structlog
 from aiohttp import web
 
+from . import tracing
 from .audit import AuditTrail
 from .auth import Presented
 from .auth.presented import from_body, from_headers, without_session_token
@@ -22,6 +23,7 @@ from .auth.tls import peer_names
 from .auth.tokens import can_hold_tokens, wants_token
 from .authfailures import AUTH_FAILURES, AuthFailures
 from .call import Call, current_call, request_id_from
+from .client_address import client_address
 from .connections import CONNECTIONS
 from .downloads import LINK_FIELDS, stream_file
 from .errors import (
@@ -211,7 +213,14 @@ async def call_scope(request: web.Request, handler: Handler) -> web.StreamRespon
     """The one middleware: every call gets an id and a record, every refusal OMA's envelope plus
     a stable `gateway_error`, and every answer is observed once (audit, metrics). One layer, not
     three: each middleware layer costs every call."""
-    call = Call(request_id_from(request.headers.get("X-Request-ID")), request.remote)
+    trace = tracing.start_call(request.headers)  # the call's span, when exporting
+    remote = client_address(
+        request.remote,
+        request.headers.getall("X-Forwarded-For", ()),
+        request.app[GATEWAY].runtime.settings.trusted_proxies,
+    )
+    call = Call(request_id_from(request.headers.get("X-Request-ID")), remote)
+    call.trace_id = trace.trace_id
     request[CALL] = call
     scope = current_call.set(call)  # reset below: keep-alive requests share one task
     in_flight = request.app[METRICS].in_flight
@@ -222,6 +231,7 @@ async def call_scope(request: web.Request, handler: Handler) -> web.StreamRespon
         call.gateway_error = call.gateway_error or "cancelled"
         call.finish(499)
         request.app[GATEWAY].observe(call)
+        trace.end(499, _span_attributes(call))
         raise
     finally:
         in_flight.dec()
@@ -233,6 +243,7 @@ async def call_scope(request: web.Request, handler: Handler) -> web.StreamRespon
             response.headers.update(ratelimit_headers(call.limits))
     call.finish(response.status)
     request.app[GATEWAY].observe(call)
+    trace.end(response.status, _span_attributes(call))
     return response
 
 
@@ -240,6 +251,15 @@ def _request_finished(request: web.Request) -> None:
     connections = request.app.get(CONNECTIONS)
     if connections is not None:
         connections.request_finished(request)  # idle from here: the next byte starts its clock
+
+
+def _span_attributes(call: Call) -> dict[str, str | None]:
+    return {
+        "oma_gateway.caller": call.caller,
+        "oma_gateway.method": call.method,
+        "oma_gateway.gateway_error": call.gateway_error,
+        "oma_gateway.request_id": call.request_id,
+    }
 
 
 async def _answer(request: web.Request, handler: Handler, call: Call) -> web.StreamResponse:
@@ -291,5 +311,6 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.App
         await gateway.close()
         await app[AUDIT].close()  # after the last call: its record is flushed too
 
+    app.cleanup_ctx.append(tracing.exporting(settings.tracing))  # closes last: flushes all spans
     app.cleanup_ctx.append(gateway_ctx)
     return app

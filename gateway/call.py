@@ -64,6 +64,8 @@ class Call:
     claimed: str | None = None
     #: The call carried OMA-style body credentials (`refusal_status: auto` answers it OMA's way).
     oma_style: bool = False
+    #: W3C trace id (32 hex): the caller's from `traceparent`, or a new one (gateway.tracing).
+    trace_id: str | None = None
 
     @property
     def caller(self) -> str | None:

@@ -6,12 +6,13 @@ import argparse
 import dataclasses
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from . import __version__
 from .policy.lint import policy_warnings
 from .secrets import digest, new_api_key
-from .settings import HostPort, Settings
+from .settings import CallerKey, HostPort, Settings
 from .validation import ConfigError, load_settings
 
 __all__ = ["main"]
@@ -50,13 +51,34 @@ def _parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check-config", help="validate a config file")
     check.add_argument("file", type=Path)
+    check.add_argument(
+        "--no-secrets",
+        action="store_true",
+        help="check secret references without reading them (CI without the real secrets)",
+    )
     check.set_defaults(run=_check_config)
+
+    config = commands.add_parser("config", help="inspect a config file")
+    config_commands = config.add_subparsers(dest="config_command", required=True)
+    show = config_commands.add_parser(
+        "show", help="print the effective config: defaults filled, secrets masked"
+    )
+    show.add_argument("file", type=Path)
+    show.set_defaults(run=_config_show)
 
     keys = commands.add_parser("keys", help="API keys")
     key_commands = keys.add_subparsers(dest="keys_command", required=True)
     key_commands.add_parser("new", help="print a fresh key and its digest").set_defaults(
         run=_keys_new
     )
+    key_commands.add_parser(
+        "digest", help="read a key on stdin, print its sha256: digest and key_id"
+    ).set_defaults(run=_keys_digest)
+    listing = key_commands.add_parser(
+        "list", help="one line per key in a config: caller, key_id, expiry, expired or not"
+    )
+    listing.add_argument("file", type=Path)
+    listing.set_defaults(run=_keys_list)
 
     audit = commands.add_parser("audit", help="the audit trail")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)
@@ -140,12 +162,15 @@ def _host_port(text: str) -> HostPort:
 
 def _check_config(args: argparse.Namespace) -> int:
     try:
-        settings = load_settings(args.file)
+        settings = load_settings(args.file, read_secrets=not args.no_secrets)
     except ConfigError as exc:
         _print_problems(args.file, exc)
         return 1
+    _print_warnings(settings.warnings)
+    unread = " (secrets not read)" if args.no_secrets else ""
     print(
-        f"{args.file}: valid ({len(settings.callers)} callers, {len(settings.upstreams)} upstreams)"
+        f"{args.file}: valid{unread} ({len(settings.callers)} callers,"
+        f" {len(settings.upstreams)} upstreams, {len(settings.warnings)} warnings)"
     )
     for warning in policy_warnings(settings):
         print(f"  warning: {warning}")
@@ -158,6 +183,20 @@ def _check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _config_show(args: argparse.Namespace) -> int:
+    """Secrets are never read for this: they would only be masked."""
+    from .config_show import render
+
+    try:
+        settings = load_settings(args.file, read_secrets=False)
+    except ConfigError as exc:
+        _print_problems(args.file, exc)
+        return 1
+    _print_warnings(settings.warnings)
+    print(render(settings), end="")
+    return 0
+
+
 def _keys_new(args: argparse.Namespace) -> int:
     key = new_api_key()
     print(key)
@@ -165,7 +204,43 @@ def _keys_new(args: argparse.Namespace) -> int:
     return 0
 
 
+def _keys_digest(args: argparse.Namespace) -> int:
+    key = sys.stdin.readline().strip()
+    if not key:
+        print("keys digest: expected the key on stdin", file=sys.stderr)
+        return 1
+    key_digest = digest(key)
+    print(key_digest)
+    print(f"key_id {CallerKey(key_digest).key_id}")
+    return 0
+
+
+def _keys_list(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings(args.file, read_secrets=False)
+    except ConfigError as exc:
+        _print_problems(args.file, exc)
+        return 1
+    now = datetime.now(UTC)
+    for caller in settings.callers.values():
+        for key in caller.keys:
+            print(f"{caller.name}\t{key.key_id}\t{_expiry(key, now)}")
+    return 0
+
+
+def _expiry(key: CallerKey, now: datetime) -> str:
+    if key.expires is None:
+        return "never\tvalid"
+    return f"{key.expires.isoformat()}\t{'expired' if key.expires <= now else 'valid'}"
+
+
 def _print_problems(path: Path, exc: ConfigError) -> None:
     print(f"{path}: invalid config, {len(exc.problems)} problem(s):", file=sys.stderr)
     for problem in exc.problems:
         print(f"  {problem}", file=sys.stderr)
+    _print_warnings(exc.warnings)
+
+
+def _print_warnings(warnings: Sequence[str]) -> None:
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)

@@ -30,6 +30,7 @@ from collections.abc import Callable
 
 import structlog
 
+from . import tracing
 from .errors import UpstreamAuthFailed, UpstreamError, UpstreamUnavailable
 from .inflight import InFlightGate
 from .login import LoginRejected, password_login
@@ -214,7 +215,8 @@ class SessionCustody:
         await self._check_backoff()
         self.logins += 1
         try:
-            token = await password_login(self.client, self._clock)
+            with tracing.span("oma_gateway.login", upstream=self.name):
+                token = await password_login(self.client, self._clock)
         except LoginRejected:
             self.login_results["rejected"] += 1
             backoff = await self._sessions.login_rejected(self.name, BACKOFF_FIRST, BACKOFF_CAP)

@@ -80,6 +80,7 @@ def add_request_id(
     call = current_call.get()
     if call is not None:
         event.setdefault("request_id", call.request_id)
+        event.setdefault("trace_id", call.trace_id)
     return event
 
 

@@ -15,7 +15,14 @@ import platform
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -24,6 +31,7 @@ from .audit.record import result
 from .call import Call
 from .catalog import catalogue
 from .errors import GatewayError
+from .identity import revision
 from .metrics_upstream import upstream_families
 
 if TYPE_CHECKING:
@@ -116,9 +124,13 @@ class Metrics:
         )
         build = Gauge(
             "oma_gateway_build_info", "The running build (value is always 1).",
-            ["version", "python"], registry=r,
+            ["version", "python", "revision"], registry=r,
         )  # fmt: skip
-        build.labels(__version__, platform.python_version()).set(1)
+        build.labels(__version__, platform.python_version(), revision()).set(1)
+        # process_* (RSS, CPU, FDs, start time) and python_info: with several workers the
+        # supervisor's /metrics labels each worker's copy with `worker`, like every series.
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
         r.register(_StateCollector(self))
 
     def bind(self, gateway: Gateway, audit: AuditTrail | None = None) -> None:

@@ -22,12 +22,12 @@ from .app import GATEWAY
 from .filewatch import watch_files
 from .keyexpiry import log_expiring_keys
 from .restartonly import keep_restart_only
-from .settings import SANDBOX_URL
+from .settings import SANDBOX_URL, Settings
 from .tls import TLS_CONTEXT, reload_context
 from .validation import ConfigError, load_settings
 from .workers import worker_problems
 
-__all__ = ["reload", "reload_triggers"]
+__all__ = ["log_config_warnings", "reload", "reload_triggers"]
 
 log = structlog.get_logger(__name__)
 
@@ -54,7 +54,14 @@ async def reload(app: web.Application, path: Path, workers: int = 1) -> bool:
         reload_context(app[TLS_CONTEXT], settings.tls)  # new handshakes only; open ones keep theirs
     log.info("config_reloaded", callers=len(settings.callers), upstreams=len(settings.upstreams))
     log_expiring_keys(settings)
+    log_config_warnings(settings)
     return True
+
+
+def log_config_warnings(settings: Settings) -> None:
+    """The legal but probably unintended settings (`Settings.warnings`), at start and reload."""
+    for warning in settings.warnings:
+        log.warning("config_warning", warning=warning)
 
 
 def reload_triggers(path: Path, workers: int, *, watch: bool) -> Context:

@@ -4,13 +4,14 @@ A reload (SIGHUP, or a watched file changing) swaps callers, keys, allowlists, l
 upstreams whole. Some settings are bound when the process starts and stay bound: the sockets
 (`listen`, `admin_listen`), the store and its limiter (`store`), the audit writer (`audit`), the
 runner's shutdown bound (`drain_timeout`), the logger (`log_level`) and the file watcher
-(`watch_files`), and the callers' connection limits (`client_timeout`, `keepalive_timeout`,
-`max_connections`, bound into the listening site). TLS stays on or off as it started; its
-certificate and key are re-read on every reload. If a reload copied a new
-value of one of those into the running settings, the settings would claim a behaviour the
-process does not have (readiness reading the new `store.on_error` while the limiter keeps the
-old one). So every reload path (the single process and the supervisor) keeps the running values
-of exactly these, and names the ones that changed: they take effect at the next restart.
+(`watch_files`), the callers' connection limits (`client_timeout`, `keepalive_timeout`,
+`max_connections`, bound into the listening site) and the span exporter (`tracing`). TLS stays
+on or off as it started; its certificate and key are re-read on every reload. If a reload
+copied a new value of one of those into the running settings, the settings would claim a
+behaviour the process does not have (readiness reading the new `store.on_error` while the
+limiter keeps the old one). So every reload path (the single process and the supervisor) keeps
+the running values of exactly these, and names the ones that changed: they take effect at the
+next restart.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ log = structlog.get_logger(__name__)
 
 RESTART_ONLY = (
     "listen", "admin_listen", "store", "audit", "drain_timeout", "log_level", "watch_files",
-    "client_timeout", "keepalive_timeout", "max_connections",
+    "client_timeout", "keepalive_timeout", "max_connections", "tracing",
 )  # fmt: skip
 
 

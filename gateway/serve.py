@@ -29,6 +29,8 @@ from aiohttp import web
 from . import logs
 from .app import GATEWAY
 from .connections import CONNECTIONS, ConnectionGuard, GuardedSite, fd_cap, raise_fd_limit
+from .identity import startup_fields
+from .reloads import log_config_warnings
 from .settings import SANDBOX_URL, Settings
 from .tls import TLS_CONTEXT
 from .wiring import assemble
@@ -98,7 +100,9 @@ async def serve(
                 listen=str(settings.listen),
                 admin=_admin_name(settings, seat),
                 max_connections=guard.max_connections,
+                **startup_fields(settings, 1 if seat is None else seat.workers),
             )
+            log_config_warnings(settings)
             if banner:
                 print(banner, file=sys.stderr, flush=True)
             await stop.wait()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from ipaddress import IPv4Network, IPv6Network
 from typing import Literal
 
 from .secrets import Secret
@@ -27,6 +28,7 @@ __all__ = [
     "StoreSettings",
     "TlsSettings",
     "TokenRules",
+    "TracingSettings",
     "UpstreamSettings",
 ]
 
@@ -146,6 +148,10 @@ class UpstreamSettings:
     ca_file: str | None = None
     #: Allow an http:// URL to a host that is not loopback (the token then crosses in clear).
     insecure_http: bool = False
+    #: An HTTP CONNECT proxy on the way to OMA (http://HOST:PORT).
+    proxy: str | None = None
+    #: Take the proxy from HTTPS_PROXY / HTTP_PROXY / NO_PROXY when `proxy` is not set.
+    trust_env: bool = False
 
     @property
     def in_flight_per_caller(self) -> int:
@@ -206,6 +212,18 @@ class TlsSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class TracingSettings:
+    """OpenTelemetry export; without `otlp_endpoint` trace ids are still read, made and logged."""
+
+    #: An OTLP/HTTP collector's base URL: spans are POSTed to {otlp_endpoint}/v1/traces.
+    otlp_endpoint: str | None = None
+    service_name: str = "oma-gateway"
+
+
+IPNetwork = IPv4Network | IPv6Network
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     upstreams: Mapping[str, UpstreamSettings]
     callers: Mapping[str, CallerSettings]
@@ -233,3 +251,8 @@ class Settings:
     keepalive_timeout: float = 75.0
     #: Callers' connections open at once per process (lowered further to fit the fd limit).
     max_connections: int = 4096
+    tracing: TracingSettings = TracingSettings()
+    #: Peers whose X-Forwarded-For is believed (ingresses, load balancers).
+    trusted_proxies: tuple[IPNetwork, ...] = ()
+    #: Legal but probably unintended settings, as "path: why" (logged at start and reload).
+    warnings: tuple[str, ...] = field(default=(), compare=False)

@@ -22,6 +22,7 @@ import aiohttp
 import orjson
 import structlog
 
+from . import tracing
 from .errors import UpstreamError
 from .failures import cause_of, failure
 from .settings import UpstreamSettings
@@ -80,12 +81,15 @@ class OmaClient:
     async def _exchange(self, method: str, payload: bytes) -> tuple[int, bytes]:
         try:
             # The session's own timeout (the upstream's `timeout`) bounds the whole exchange.
-            async with self._session.post(
-                f"{self._base}/{method}",
-                data=payload,
-                headers=_JSON_HEADERS,
-                allow_redirects=False,  # nothing is resent to wherever `Location` points
-            ) as response:
+            async with (
+                tracing.span("oma_gateway.upstream", upstream=self.settings.name, method=method),
+                self._session.post(
+                    f"{self._base}/{method}",
+                    data=payload,
+                    headers=_JSON_HEADERS,
+                    allow_redirects=False,  # nothing is resent to wherever `Location` points
+                ) as response,
+            ):
                 return response.status, await _read_bounded(response, self.settings.max_answer)
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise failure(cause_of(exc)) from exc
@@ -169,4 +173,6 @@ def open_session(settings: UpstreamSettings) -> aiohttp.ClientSession:
         connector=connector,
         timeout=aiohttp.ClientTimeout(total=settings.timeout),
         skip_auto_headers=("User-Agent",),  # OMA sees who calls in `client`, not a library banner
+        proxy=settings.proxy,  # CONNECT for https://: the TLS to OMA stays end to end
+        trust_env=settings.trust_env and settings.proxy is None,  # HTTPS_PROXY, NO_PROXY
     )

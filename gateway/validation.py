@@ -8,6 +8,7 @@ text.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import ipaddress
 import os
 import re
@@ -21,7 +22,9 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from .config_reader import ConfigError, Reader
+from . import config_ops
+from .config_checks import config_warnings, unknown_method_problems
+from .config_reader import UNREAD, ConfigError, Reader
 from .errors import BadRequest
 from .policy import check_method_name, is_never_forwarded
 from .policy.config import read_params, read_scope
@@ -42,13 +45,15 @@ from .settings import (
 from .tls import tls_problem
 from .units import parse_duration, parse_rate, parse_size
 
-__all__ = ["ConfigError", "load_settings", "parse_settings"]
+__all__ = ["ConfigError", "load_settings", "parse_settings", "read_settings"]
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 
-def load_settings(path: str | Path, env: Mapping[str, str] | None = None) -> Settings:
+def load_settings(
+    path: str | Path, env: Mapping[str, str] | None = None, *, read_secrets: bool = True
+) -> Settings:
     try:
         text = Path(path).read_text()
     except OSError as exc:
@@ -57,13 +62,22 @@ def load_settings(path: str | Path, env: Mapping[str, str] | None = None) -> Set
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError([f"{path}: not valid YAML: {exc}"]) from exc
-    return parse_settings(document, env)
+    return parse_settings(document, env, read_secrets=read_secrets)
 
 
-def parse_settings(document: object, env: Mapping[str, str] | None = None) -> Settings:
+def parse_settings(
+    document: object, env: Mapping[str, str] | None = None, *, read_secrets: bool = True
+) -> Settings:
+    """`read_secrets=False` checks every secret reference's shape without reading it (for CI);
+    the settings it gives hold placeholders and are for checking and showing, not serving."""
+    return read_settings(document, Reader(env=os.environ if env is None else env,
+                                          read_secrets=read_secrets))  # fmt: skip
+
+
+def read_settings(document: object, r: Reader) -> Settings:
+    """The settings, read with `r` (which keeps the problems, warnings and schema it met)."""
     if not isinstance(document, dict):
         raise ConfigError(["(top): expected a mapping of settings"])
-    r = Reader(env=os.environ if env is None else env)
     top = r.mapping(document, "", _TOP_FIELDS)
     upstreams = _upstreams(r, top.get("upstreams"))
     settings = Settings(
@@ -87,12 +101,15 @@ def parse_settings(document: object, env: Mapping[str, str] | None = None) -> Se
         max_connections=_at_least_one(r, top.get("max_connections", 4096), "max_connections"),
         log_level=_log_level(r, top.get("log_level")),
         watch_files=_flag(r, top.get("watch_files", True), "watch_files"),
+        tracing=config_ops.tracing(r, top.get("tracing")),
+        trusted_proxies=config_ops.trusted_proxies(r, top.get("trusted_proxies")),
     )
     if settings.listen == settings.admin_listen:
         r.fail("admin_listen", "must differ from listen: the admin port is never the callers'")
+    r.warnings += config_warnings(settings)
     if r.problems:
-        raise ConfigError(r.problems)
-    return settings
+        raise ConfigError(r.problems, r.warnings)
+    return dataclasses.replace(settings, warnings=tuple(r.warnings))
 
 
 _TOP_FIELDS = {
@@ -112,6 +129,8 @@ _TOP_FIELDS = {
     "max_connections",
     "log_level",
     "watch_files",
+    "tracing",
+    "trusted_proxies",
 }
 
 LOG_LEVELS = ("info", "debug", "warning", "error")
@@ -133,11 +152,11 @@ def _tls(r: Reader, value: object) -> TlsSettings | None:
     for name in ("cert_file", "key_file", "client_ca_file"):
         if name in fields or name != "client_ca_file":
             path = r.string(fields.get(name), f"tls.{name}")
-            if path and not Path(path).is_file():
+            if path and r.read_secrets and not Path(path).is_file():  # --no-secrets: shape only
                 r.fail(f"tls.{name}", f"cannot read {path}")
             files[name] = path
     tls = TlsSettings(files["cert_file"], files["key_file"], files.get("client_ca_file"))
-    problem = tls_problem(tls) if not r.problems else None
+    problem = tls_problem(tls) if r.read_secrets and not r.problems else None
     if problem:
         r.fail("tls", problem)
     return tls
@@ -244,11 +263,15 @@ def _optional_secret(r: Reader, fields: dict[str, Any], path: str) -> Secret | N
 
 
 def _readable(r: Reader, value: object, path: str) -> str | None:
+    """A file that must be readable; under --no-secrets (CI without the mounted files) only its
+    shape is checked."""
     if value is None:
         return None
     if not isinstance(value, str) or not value:
         r.fail(path, "expected a file path")
         return None
+    if not r.read_secrets:
+        return value
     try:
         Path(value).read_bytes()
     except OSError as exc:
@@ -286,8 +309,8 @@ def _store_key(r: Reader, value: object, path: str) -> Secret | None:
 
 
 def _checked_store_key(r: Reader, secret: Secret | None, path: str) -> Secret | None:
-    if secret is None:
-        return None
+    if secret is None or secret is UNREAD:
+        return secret
     try:
         raw = base64.urlsafe_b64decode(secret.reveal().encode())
     except ValueError:
@@ -346,6 +369,8 @@ def _upstream(r: Reader, name: str, value: object, path: str) -> UpstreamSetting
             "max_in_flight_per_caller",
             "ca_file",
             "insecure_http",
+            "proxy",
+            "trust_env",
         },
     )
     url = r.string(fields.get("url"), f"{path}.url").rstrip("/")
@@ -372,6 +397,8 @@ def _upstream(r: Reader, name: str, value: object, path: str) -> UpstreamSetting
         max_in_flight_per_caller=_optional_count(r, fields, f"{path}.max_in_flight_per_caller"),
         ca_file=_readable(r, fields.get("ca_file"), f"{path}.ca_file"),
         insecure_http=insecure,
+        proxy=config_ops.proxy_url(r, fields.get("proxy"), f"{path}.proxy"),
+        trust_env=_flag(r, fields.get("trust_env", False), f"{path}.trust_env"),
     )
 
 
@@ -482,12 +509,21 @@ def _caller(
                 "OMA login; underscore methods are OMA-internal)",
             )
     limits = r.mapping(fields.get("method_limits"), f"{path}.method_limits", None)
+    deny = r.strings(fields.get("deny"), f"{path}.deny")
+    given_params = fields.get("params")
+    params = given_params if isinstance(given_params, dict) else {}  # keys are method names
+    r.problems += unknown_method_problems([
+        *((f"{path}.allow[{i}]", m) for i, m in enumerate(allow)),
+        *((f"{path}.deny[{i}]", m) for i, m in enumerate(deny)),
+        *((f"{path}.method_limits.{m}", str(m)) for m in limits),
+        *((f"{path}.params.{m}", str(m)) for m in params),
+    ])  # fmt: skip
     return CallerSettings(
         name=name,
         keys=_keys(r, fields.get("keys"), f"{path}.keys"),
         upstream=str(upstream),
         allow=allow,
-        deny=r.strings(fields.get("deny"), f"{path}.deny"),
+        deny=deny,
         rate_limit=_rate(r, fields.get("rate_limit"), f"{path}.rate_limit"),
         method_limits=_method_limits(r, limits, f"{path}.method_limits"),
         scope=read_scope(r, fields.get("scope"), f"{path}.scope"),
@@ -596,9 +632,9 @@ def _signing_key(r: Reader, value: object, file: str) -> Secret | None:
     path = "audit.signing_key_file"
     if file == "-":
         r.fail(path, "checkpoints sign the audit file's chain: set audit.file too")
-    pem = r.file_secret(value, path)
-    if pem is None:
-        return None
+    pem = r.file_secret(value, path)  # UNREAD under --no-secrets: nothing read, nothing checked
+    if pem is None or pem is UNREAD:
+        return pem
     try:
         key = serialization.load_pem_private_key(pem.reveal().encode(), password=None)
     except (ValueError, TypeError):

@@ -34,6 +34,7 @@ def build_record(call: Call) -> dict[str, Any]:
     return {
         "time": _iso(call.started),
         "request_id": call.request_id,
+        "trace_id": call.trace_id,
         "caller": call.caller,
         "key_id": call.key_id,
         "via": None if call.identity is None else call.identity.via,

@@ -1,0 +1,75 @@
+"""Checks of a config beyond each field's syntax: method names against the OMA catalogue, and
+warnings for settings that are legal but probably not what the operator meant.
+
+The catalogue (gateway/data/methods.json) is what OMA offers, so a name outside it in `allow`,
+`deny`, `method_limits` or `params` is a typo that would otherwise pass silently: `deny:
+["search_admin"]` denies nothing while `search_*` lets `search_admins` through. An exact name OMA
+lacks is a problem with a "did you mean"; a pattern that matches no catalogued method is a problem
+too. `unknown_method_problems` takes (field path, name) pairs so any section can use it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import functools
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+from .catalog import catalogue
+from .settings import SANDBOX_URL, Settings
+
+__all__ = ["config_warnings", "is_pattern", "unknown_method_problems"]
+
+
+def is_pattern(name: str) -> bool:
+    return any(c in name for c in "*?[")
+
+
+def unknown_method_problems(named: Iterable[tuple[str, str]]) -> list[str]:
+    """ "path: why" for each (path, method name or shell pattern) the catalogue does not know."""
+    return [f"{path}: {why}" for path, name in named if (why := _unknown(name)) is not None]
+
+
+def _unknown(name: str) -> str | None:
+    if is_pattern(name):
+        if any(fnmatch.fnmatchcase(method, name) for method in _names()):
+            return None
+        return f"the pattern {name!r} matches no method in the OMA catalogue"
+    if name in catalogue():
+        return None
+    close = difflib.get_close_matches(name, _names(), n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"{name!r} is not a method in the OMA catalogue{hint}"
+
+
+@functools.cache
+def _names() -> tuple[str, ...]:
+    return tuple(sorted(catalogue()))
+
+
+def config_warnings(settings: Settings, now: datetime | None = None) -> list[str]:
+    """Legal but probably unintended: an OMA URL without /api, a key already expired, a drain
+    shorter than an upstream's timeout (SIGTERM would cut calls that are still within it)."""
+    now = now or datetime.now(UTC)
+    found = []
+    for name, upstream in settings.upstreams.items():
+        path = urlsplit(upstream.url).path.rstrip("/")
+        if upstream.url != SANDBOX_URL and not path.endswith("/api"):
+            found.append(
+                f"upstreams.{name}.url: does not end in /api, where OMA serves its methods"
+            )
+        if settings.drain_timeout < upstream.timeout:
+            found.append(
+                f"drain_timeout: {settings.drain_timeout:g}s is shorter than upstreams.{name}."
+                f"timeout ({upstream.timeout:g}s): a drain may cut calls OMA is still answering"
+            )
+    for name, caller in settings.callers.items():
+        for i, key in enumerate(caller.keys):
+            if key.expires is not None and key.expires <= now:
+                found.append(
+                    f"callers.{name}.keys[{i}]: key {key.key_id} expired at "
+                    f"{key.expires.isoformat()}; it no longer works"
+                )
+    return found

@@ -1,0 +1,63 @@
+"""trusted_proxies: X-Forwarded-For believed only from trusted peers, up to the rightmost hop
+that is not a trusted proxy; the audit's remote is that address (through real HTTP)."""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+from typing import Any
+
+from pytest_aiohttp import AiohttpClient
+from structlog.testing import capture_logs
+
+from gateway.app import create_app
+from gateway.client_address import client_address
+from gateway.settings import Settings
+
+from ..support import bearer
+
+NETS = (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("127.0.0.0/8"))
+
+
+def test_the_rightmost_untrusted_hop_is_the_client() -> None:
+    assert client_address("127.0.0.1", ["6.6.6.6, 203.0.113.7, 10.1.2.3"], NETS) == "203.0.113.7"
+    assert client_address("127.0.0.1", ["6.6.6.6", "203.0.113.7"], NETS) == "203.0.113.7"
+
+
+def test_forwarded_for_from_an_untrusted_peer_is_ignored() -> None:
+    assert client_address("192.0.2.1", ["203.0.113.7"], NETS) == "192.0.2.1"
+    assert client_address("127.0.0.1", ["203.0.113.7"], ()) == "127.0.0.1"
+
+
+def test_garbage_stops_the_walk_at_the_last_trusted_hop() -> None:
+    assert client_address("127.0.0.1", ["203.0.113.7, not-an-ip, 10.0.0.9"], NETS) == "10.0.0.9"
+    assert client_address("127.0.0.1", ["10.0.0.1"], NETS) == "10.0.0.1"  # all trusted
+    assert client_address("::ffff:10.0.0.2", ["198.51.100.1"], NETS) == "198.51.100.1"
+
+
+async def remote_of_one_call(
+    aiohttp_client: AiohttpClient, settings: Settings, forwarded: str
+) -> Any:
+    gw = await aiohttp_client(create_app(settings))
+    with capture_logs() as logs:
+        headers = {**bearer("billing"), "X-Forwarded-For": forwarded}
+        answer = await gw.post(
+            "/api/get_user", json={"user": "alice@demo.example"}, headers=headers
+        )
+        assert answer.status == 200
+    return next(line for line in logs if line.get("event") == "audit")["remote"]
+
+
+async def test_the_audit_names_the_client_behind_a_trusted_ingress(
+    aiohttp_client: AiohttpClient, settings: Settings
+) -> None:
+    trusted = dataclasses.replace(settings, trusted_proxies=NETS)
+    assert (
+        await remote_of_one_call(aiohttp_client, trusted, "6.6.6.6, 203.0.113.7") == "203.0.113.7"
+    )
+
+
+async def test_without_trusted_proxies_the_header_is_ignored(
+    aiohttp_client: AiohttpClient, settings: Settings
+) -> None:
+    assert await remote_of_one_call(aiohttp_client, settings, "203.0.113.7") == "127.0.0.1"
