@@ -86,9 +86,8 @@ class Gateway:
 
     def reload(self, settings: Settings) -> None:
         """Swap in a validated config. Upstreams whose settings changed get a new client and
-        custody; the old ones keep serving calls already holding them, then close."""
-        if settings.store != self.runtime.settings.store:
-            log.warning("config_reload_store_unchanged", reason="store settings need a restart")
+        custody; the old ones keep serving calls already holding them, then close. Restart-only
+        settings (the store among them) are pinned by `restartonly` before this is called."""
         self.runtime = self._build(settings)
 
     async def close(self) -> None:
