@@ -4,7 +4,6 @@ cap (the TLS case with a certificate made here), and the body hooks of `read_obj
 from __future__ import annotations
 
 import asyncio
-import datetime
 import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,38 +11,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from gateway.app import read_object
 from gateway.connections import CONNECTIONS, ConnectionGuard, GuardedSite
 
+from ..auth.certs import CertAuthority, dns
 from ..support import free_port
-
-
-def _certificate(directory: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-        .sign(key, hashes.SHA256())
-    )  # fmt: skip
-    cert_file, key_file = directory / "tls.crt", directory / "tls.key"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file, key_file
 
 
 async def _echo(request: web.Request) -> web.Response:
@@ -52,10 +25,11 @@ async def _echo(request: web.Request) -> web.Response:
 
 @pytest.fixture
 async def served(tmp_path: Path) -> AsyncIterator[tuple[int, ssl.SSLContext, ConnectionGuard]]:
-    cert, key = _certificate(tmp_path)
+    ca = CertAuthority(tmp_path)
+    server = ca.issue("server", "localhost", [dns("localhost")])
     server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server_tls.load_cert_chain(cert, key)
-    client_tls = ssl.create_default_context(cafile=str(cert))
+    server_tls.load_cert_chain(server.cert, server.key)
+    client_tls = ssl.create_default_context(cafile=str(ca.cert_file))
     guard = ConnectionGuard(client_timeout=0.5, max_connections=8)
     app = web.Application()
     app[CONNECTIONS] = guard
