@@ -3,7 +3,6 @@ a CA and server certificates made here (cryptography), served by a real aiohttp 
 
 from __future__ import annotations
 
-import datetime
 import ipaddress
 import ssl
 from dataclasses import dataclass, replace
@@ -12,14 +11,12 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from prometheus_client import generate_latest
 from pytest_aiohttp import AiohttpClient, AiohttpServer
 
 from gateway.app import METRICS, create_app
 
+from .auth.certs import CertAuthority
 from .support import bearer, make_settings, upstream
 
 BOB = {"user": "bob@demo.example"}
@@ -32,41 +29,11 @@ class Pki:
     key_file: Path
 
 
-def _name(cn: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-
 def _write_pki(directory: Path, san: x509.GeneralName, ca_name: str = "test CA") -> Pki:
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (
-        x509.CertificateBuilder().subject_name(_name(ca_name)).issuer_name(_name(ca_name))
-        .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )  # fmt: skip
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder().subject_name(_name("oma")).issuer_name(ca.subject)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([san]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )  # fmt: skip
-    pki = Pki(directory / "ca.pem", directory / "cert.pem", directory / "key.pem")
-    pki.ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    pki.cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    pki.key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return pki
+    directory.mkdir(parents=True, exist_ok=True)
+    ca = CertAuthority(directory, ca_name)
+    issued = ca.issue("oma", "oma", [san])
+    return Pki(ca.cert_file, issued.cert, issued.key)
 
 
 LOOPBACK = x509.IPAddress(ipaddress.ip_address("127.0.0.1"))
