@@ -73,7 +73,8 @@ async def call_method(request: web.Request) -> web.Response:
     call.targets = policy.targets(call.method, body)  # policy.targets: what the call touches
     body = policy.authorize(call.method, body, call.targets)  # policy: method, scope, parameters
     request.app[AUDIT].check()  # audit: with fail_closed, no call is served unaudited
-    call.limits = await policy.limits.admit(gateway.store.limiter, call.method)  # limits
+    async with tracing.span("oma_gateway.limits", caller=policy.name):  # limits
+        call.limits = await policy.limits.admit(gateway.store.limiter, call.method)
     answer, visible = await policy.forwarder.forward(call, body)  # forward, custody
     call.answer = answer.body
     visible = await _download_link(request, call, policy, visible)  # downloads

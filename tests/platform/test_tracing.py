@@ -78,6 +78,8 @@ async def test_spans_for_call_login_and_upstream_reach_a_real_otlp_receiver(
     upstream = [s for s in by_name["oma_gateway.upstream"] if s.parent_span_id == continued.span_id]
     assert len(upstream) == 1
     assert by_name["oma_gateway.login"], "the warm-up login has its span"
+    limits = [s for s in by_name["oma_gateway.limits"] if s.parent_span_id == continued.span_id]
+    assert len(limits) == 1, "the limit check is a span of the call"
     audits = [line for line in lines if line.get("event") == "audit"]
     assert audits[0]["trace_id"] == TRACE
     fresh = audits[1]["trace_id"]
