@@ -24,34 +24,33 @@ def client_address(
     peer: str | None, forwarded_for: Iterable[str], trusted: tuple[IPNetwork, ...]
 ) -> str | None:
     """The rightmost address in `peer` + X-Forwarded-For that is not a trusted proxy."""
-    if not trusted or not _trusted(peer, trusted):
+    if not trusted or not _trusted(_parse(peer), trusted):
         return peer
     hops = [hop.strip() for line in forwarded_for for hop in line.split(",")][-_MAX_HOPS:]
     address = peer
     for hop in reversed(hops):
-        if not _valid(hop):
+        ip = _parse(hop)  # each hop parsed once: validity and trust both read it
+        if ip is None:
             return address  # garbage from beyond the last proxy we trust: stop at that proxy
         address = hop
-        if not _trusted(hop, trusted):
+        if not _trusted(ip, trusted):
             return hop
     return address
 
 
-def _trusted(address: str | None, trusted: tuple[IPNetwork, ...]) -> bool:
+def _parse(address: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     if address is None:
-        return False
+        return None
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
-        return False
+        return None
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped  # a dual-stack socket's view of an IPv4 peer
-    return any(ip in network for network in trusted)
+        return ip.ipv4_mapped  # a dual-stack socket's view of an IPv4 peer
+    return ip
 
 
-def _valid(address: str) -> bool:
-    try:
-        ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return True
+def _trusted(
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None, trusted: tuple[IPNetwork, ...]
+) -> bool:
+    return ip is not None and any(ip in network for network in trusted)
