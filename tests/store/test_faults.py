@@ -69,7 +69,9 @@ async def test_a_hung_redis_costs_a_call_no_more_than_the_store_timeout(
     started = time.perf_counter()
     decision = await store.limiter.check(RULES)
     assert decision.degraded
-    assert time.perf_counter() - started < 0.1 + 0.05
+    # Bounded by the store timeout, not by redis-py's default of waiting forever: the generous
+    # margin is for a loaded CI machine; a hang would never return at all.
+    assert time.perf_counter() - started < 0.1 + 1.0
 
 
 async def test_after_a_few_failures_the_breaker_fails_fast_without_the_network(
@@ -81,11 +83,12 @@ async def test_after_a_few_failures_the_breaker_fails_fast_without_the_network(
     for _ in range(FAILURES):
         await store.limiter.check(RULES)
     assert store.breaker_state == "open" and not store.healthy
-    started = time.perf_counter()
+    fallbacks_before = store.fallbacks["limit"]
     answers = await asyncio.gather(*(store.limiter.check(RULES) for _ in range(200)))
-    assert time.perf_counter() - started < 0.05
     assert all(d.degraded for d in answers)
+    # No call went near the frozen server: each would have timed out and counted an error.
     assert store.errors["limit"] == FAILURES
+    assert store.fallbacks["limit"] == fallbacks_before + 200
 
 
 async def test_the_store_recovers_without_restart_and_logs_each_transition_once(
