@@ -25,6 +25,7 @@ import structlog
 from . import tracing
 from .errors import UpstreamError
 from .failures import cause_of, failure
+from .oma_http import Pool
 from .settings import UpstreamSettings
 
 __all__ = ["OmaAnswer", "OmaClient", "open_session", "tls_context"]
@@ -65,6 +66,8 @@ class OmaClient:
         self.settings = settings
         self._session = session
         self._base = settings.url
+        #: The lean client of the hot path; an upstream reached through a proxy keeps aiohttp's.
+        self._pool = None if settings.proxy or settings.trust_env else _pool(settings)
         #: Failed calls by cause (`failures.CAUSES`), for metrics.
         self.failures: collections.Counter[str] = collections.Counter()
 
@@ -81,18 +84,23 @@ class OmaClient:
     async def _exchange(self, method: str, payload: bytes) -> tuple[int, bytes]:
         try:
             # The session's own timeout (the upstream's `timeout`) bounds the whole exchange.
-            async with (
-                tracing.span("oma_gateway.upstream", upstream=self.settings.name, method=method),
-                self._session.post(
-                    f"{self._base}/{method}",
-                    data=payload,
-                    headers=_JSON_HEADERS,
-                    allow_redirects=False,  # nothing is resent to wherever `Location` points
-                ) as response,
+            async with tracing.span(
+                "oma_gateway.upstream", upstream=self.settings.name, method=method
             ):
-                return response.status, await _read_bounded(response, self.settings.max_answer)
+                if self._pool is not None:
+                    return await self._pool.post(method, payload)
+                return await self._post(method, payload)
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise failure(cause_of(exc)) from exc
+
+    async def _post(self, method: str, payload: bytes) -> tuple[int, bytes]:
+        async with self._session.post(
+            f"{self._base}/{method}",
+            data=payload,
+            headers=_JSON_HEADERS,
+            allow_redirects=False,  # nothing is resent to wherever `Location` points
+        ) as response:
+            return response.status, await _read_bounded(response, self.settings.max_answer)
 
     def note_failure(self, method: str, exc: UpstreamError) -> None:
         """Log and count a failed exchange (also one the caller judged, like a login answer)."""
@@ -106,6 +114,8 @@ class OmaClient:
         return self._session
 
     async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
         await self._session.close()
 
 
@@ -150,6 +160,17 @@ def _oma_json(raw: bytes, status: int) -> tuple[dict[str, Any], bytes, bool]:
 
 
 _REFUSALS = {400: "OMA refused the request as malformed", 404: "OMA does not know this method"}
+
+
+def _pool(settings: UpstreamSettings) -> Pool:
+    tls = tls_context(settings)
+    return Pool(
+        settings.url,
+        limit=settings.max_connections,
+        timeout=settings.timeout,
+        max_answer=settings.max_answer,
+        tls=tls if isinstance(tls, ssl.SSLContext) else None,
+    )
 
 
 def tls_context(settings: UpstreamSettings) -> ssl.SSLContext | bool:
