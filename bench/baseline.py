@@ -55,13 +55,20 @@ def main() -> None:
     parser.add_argument("--listen", default="127.0.0.1:8001")
     parser.add_argument("--upstream", required=True, help="base URL; methods go to {url}/{method}")
     parser.add_argument("--max-connections", type=int, default=1024, help="0: no cap")
+    parser.add_argument(
+        "--loop",
+        choices=["uvloop", "asyncio"],
+        default="uvloop",
+        help="event loop (uvloop where installed, as the gateway runs; asyncio: the plain one)",
+    )
     args = parser.parse_args()
     host, _, port = args.listen.rpartition(":")
     raise_nofile()
-    with contextlib.suppress(ImportError):
-        import uvloop
+    if args.loop == "uvloop":
+        with contextlib.suppress(ImportError):
+            import uvloop
 
-        uvloop.install()
+            uvloop.install()
     web.run_app(
         make_app(args.upstream, args.max_connections),
         host=host,

@@ -58,6 +58,7 @@ class GatewaySetup:
     method_limits: bool = True
     audit_file: Path | None = None
     timeout: str = "20s"
+    workers: int = 1
 
 
 def config(setup: GatewaySetup) -> dict[str, object]:
@@ -116,11 +117,11 @@ def environment() -> dict[str, str]:
     }
 
 
-def command(config_path: Path) -> list[str]:
+def command(config_path: Path, workers: int = 1) -> list[str]:
     cmd = [str(gateway_binary()), "serve", "--config", str(config_path)]
-    # One process on one pinned CPU, like the baseline: `--workers` would default to every CPU
-    # with a shared store and compete with the load generator.
-    return [*cmd, "--workers", "1"] if "--workers" in (serve_help() or "") else cmd
+    # One process on one pinned CPU, like the baseline, unless the row is about scaling:
+    # `--workers` would default to every CPU and compete with the load generator.
+    return [*cmd, "--workers", str(workers)] if "--workers" in (serve_help() or "") else cmd
 
 
 def sandbox_command(port: int) -> list[str]:

@@ -71,10 +71,16 @@ def stub_stats(stub: Running) -> dict[str, object]:
     return data
 
 
-def start_baseline(kids: Children, upstream_url: str) -> Running:
+def start_baseline(
+    kids: Children,
+    upstream_url: str,
+    loop: str = "uvloop",
+    cpu: str = PROXY_CPU,
+    name: str = "baseline",
+) -> Running:
     port = free_port()
-    cmd = [PYTHON, "-m", "bench.baseline", "--listen", f"127.0.0.1:{port}"]
-    proc = kids.start("baseline", pinned([*cmd, "--upstream", upstream_url], PROXY_CPU))
+    cmd = [PYTHON, "-m", "bench.baseline", "--listen", f"127.0.0.1:{port}", "--loop", loop]
+    proc = kids.start(name, pinned([*cmd, "--upstream", upstream_url], cpu))
     wait_port(port, proc=proc)
     return Running(proc, port)
 
@@ -111,14 +117,22 @@ def checked_config(setup: gateway.GatewaySetup, path: Path) -> tuple[Path, str]:
 
 
 def start_gateway(
-    kids: Children, setup: gateway.GatewaySetup, tmp: Path, name: str, warm: bool = True
+    kids: Children,
+    setup: gateway.GatewaySetup,
+    tmp: Path,
+    name: str,
+    warm: bool = True,
+    cpu: str | None = PROXY_CPU,
+    env: dict[str, str] | None = None,
 ) -> tuple[Running, str]:
     """Start `oma-gateway serve`; ready once /healthz answers and (if `warm`) one call succeeds."""
     conf, note = checked_config(setup, tmp / f"{name}.yaml")
-    proc = kids.start(name, pinned(gateway.command(conf), PROXY_CPU), gateway.environment())
+    cmd = pinned(gateway.command(conf, setup.workers), cpu)
+    proc = kids.start(name, cmd, {**gateway.environment(), **(env or {})})
     running = Running(proc, setup.listen_port, setup.admin_port)
     try:
         wait_http(f"http://127.0.0.1:{setup.admin_port}/healthz", timeout=30, proc=proc)
+        wait_port(setup.listen_port, timeout=30, proc=proc)  # workers listen after the supervisor
         if warm:
             target = running.target(gateway_headers())
             answer = http_ok(target.url, target.body, target.all_headers())
