@@ -190,6 +190,12 @@ class Connection(asyncio.Protocol):
 CONNECTIONS = web.AppKey("connections", ConnectionGuard)
 
 
+#: Connections the kernel may hold for accept (capped by net.core.somaxconn). aiohttp's 128
+#: overflowed when 2,000 callers connected at once (a rolling update, a client pool's start):
+#: dropped SYNs are retried after 1, 3, 7... seconds, so some connects took half a minute.
+BACKLOG = 4096
+
+
 class GuardedSite(web.BaseSite):
     """A TCP site whose every connection is a guarded `Connection` around aiohttp's protocol."""
 
@@ -199,7 +205,7 @@ class GuardedSite(web.BaseSite):
         self, runner: web.BaseRunner, guard: ConnectionGuard, host: str, port: int, *,
         reuse_port: bool = False, ssl_context: ssl.SSLContext | None = None,
     ) -> None:  # fmt: skip
-        super().__init__(runner, ssl_context=ssl_context)
+        super().__init__(runner, ssl_context=ssl_context, backlog=BACKLOG)
         self._app_runner, self._guard = runner, guard
         self._host, self._port, self._reuse_port = host, port, reuse_port
 

@@ -4,6 +4,8 @@ cap (the TLS case with a certificate made here), and the body hooks of `read_obj
 from __future__ import annotations
 
 import asyncio
+import selectors
+import socket
 import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,7 +15,7 @@ import pytest
 from aiohttp import web
 
 from gateway.app import read_object
-from gateway.connections import CONNECTIONS, ConnectionGuard, GuardedSite
+from gateway.connections import CONNECTIONS, ConnectionGuard, GuardedSite, raise_fd_limit
 
 from ..auth.certs import CertAuthority, dns
 from ..support import free_port
@@ -70,3 +72,41 @@ async def test_a_silent_tls_connection_is_closed_at_client_timeout(
     writer.close()
     await asyncio.sleep(0.05)
     assert guard.open == 0
+
+
+async def test_a_burst_of_a_thousand_connects_is_queued_by_the_kernel_not_dropped() -> None:
+    """With aiohttp's backlog of 128, a burst beyond it (callers reconnecting after a rolling
+    update) had its SYNs dropped and retried seconds later. Here the loop is held while a
+    thousand sockets connect: the kernel must complete every handshake into the accept queue."""
+    raise_fd_limit()
+    guard = ConnectionGuard(client_timeout=5, max_connections=4096)
+    app = web.Application()
+    app[CONNECTIONS] = guard
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await GuardedSite(runner, guard, "127.0.0.1", port).start()
+    sockets = [socket.socket() for _ in range(1000)]
+    try:
+        for sock in sockets:
+            sock.setblocking(False)
+            sock.connect_ex(("127.0.0.1", port))
+        # The event loop does not run in here: nothing is accepted, only queued.
+        pending = set(sockets)
+        with selectors.DefaultSelector() as selector:
+            for sock in sockets:
+                selector.register(sock, selectors.EVENT_WRITE)
+            for _ in range(20):
+                for key, _ in selector.select(0.05):
+                    sock = key.fileobj
+                    assert isinstance(sock, socket.socket)
+                    selector.unregister(sock)
+                    if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:
+                        pending.discard(sock)
+                if not pending:
+                    break
+        assert not pending, f"{len(pending)} of 1000 connects not completed within a second"
+    finally:
+        for sock in sockets:
+            sock.close()
+        await runner.cleanup()
