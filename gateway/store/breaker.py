@@ -65,7 +65,10 @@ class CircuitBreaker:
         """`action()` within the timeout; BreakerOpen when refused or failed."""
         probe = self._admit()
         try:
-            result = await asyncio.wait_for(action(), self.timeout)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for runs the action in a task of its
+            # own, a task per store call on the hot path.
+            async with asyncio.timeout(self.timeout):
+                result = await action()
         except (RedisError, RedisClusterException, OSError, TimeoutError) as exc:
             self._failed(operation, probe, exc)
             raise BreakerOpen(operation) from exc
