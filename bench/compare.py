@@ -275,6 +275,8 @@ def latency(systems: Systems, opts: Options, max_rps: float) -> list[str]:
         for label, subject in runs.items():
             conns = slow_connections if "100 ms" in label else opts.connections
             say(f"open loop {rate:,.0f} req/s, round {round_}/{opts.rounds}: {label}")
+            if opts.warmup > 0:  # a fresh process's first seconds (imports, pools) are not it
+                run_open(subject.targets[0], rate, conns, max(opts.warmup, 1.0), LOAD_CPU)
             results[label].append(
                 run_open(subject.targets[0], rate, conns, opts.duration, LOAD_CPU)
             )

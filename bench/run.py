@@ -2,10 +2,14 @@
 
     python bench/run.py [--quick] [--duration S] [--connections N] [--upstream stub|sandbox]
 
-Rows: (a) direct to the upstream, (b) a bare aiohttp pass-through proxy, (c) nginx proxy_pass,
-(d) the gateway on memory://, (e) the gateway on redis:// with limits, audit and metrics; then
-ratios, the latency the gateway adds at half its maximum throughput, and the in-flight scenario.
-Progress goes to stderr, the table to stdout. Every child process is stopped on exit.
+First the main table (`bench/compare.py`): the gateway beside bare aiohttp proxies (plain
+asyncio and uvloop) with a constant nginx upstream, alternating rounds, CPU per call; scaling
+with workers and replicas; latency at half load, open loop, also with a 100 ms upstream.
+Then the stub/sandbox rows: (a) direct to the upstream, (b) a bare aiohttp pass-through proxy,
+(c) nginx proxy_pass, (d) the gateway on memory://, (e) the gateway on redis:// with limits,
+audit and metrics; ratios, the latency the gateway adds at half its maximum throughput, and the
+in-flight scenario. Progress goes to stderr, the tables to stdout. Every child process is
+stopped on exit.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ if __package__ in (None, ""):  # run as `python bench/run.py`: make `bench` impo
 
 import orjson
 
-from bench import gateway, nginx, redis_server
+from bench import compare, gateway, nginx, redis_server
 from bench.checks import evidence
 from bench.inflight import run_inflight
 from bench.loadgen import Result, Target, have_wrk, median_result, run_closed
@@ -61,6 +65,7 @@ class Options:
     inflight: int
     skip_inflight: bool
     repeat: int
+    main: compare.Options | None
 
 
 def parse(argv: Sequence[str] | None) -> Options:
@@ -74,6 +79,8 @@ def parse(argv: Sequence[str] | None) -> Options:
     p.add_argument("--nginx", help="nginx binary (default: from PATH; missing = not installed)")
     p.add_argument("--inflight", type=int, help="calls in flight at once (10000; quick 2000)")
     p.add_argument("--skip-inflight", action="store_true")
+    p.add_argument("--skip-main", action="store_true", help="without the main table")
+    p.add_argument("--rounds", type=int, help="main table: alternating rounds (5; quick 1)")
     p.add_argument(
         "--repeat", type=int, help="rounds of fixed-rate runs, medians kept (3; quick 1)"
     )
@@ -92,6 +99,15 @@ def parse(argv: Sequence[str] | None) -> Options:
         inflight=a.inflight or (2000 if a.quick else 10000),
         skip_inflight=a.skip_inflight,
         repeat=max(1, a.repeat or (1 if a.quick else 3)),
+        main=None
+        if a.skip_main
+        else compare.Options(
+            rounds=a.rounds or (1 if a.quick else 5),
+            duration=2.0 if a.quick else (a.duration or 10.0),
+            warmup=0.5 if a.quick else 2.0,
+            connections=32,
+            tool=tool,
+        ),
     )
 
 
@@ -261,6 +277,14 @@ def _why_not(error: str) -> str:
     return "FAILED: " + (lines[-1] if lines else "unknown")[:80]
 
 
+def main_section(kids: Children, tmp: Path, opts: compare.Options) -> str:
+    try:
+        return compare.run(kids, tmp, opts) + "\n"
+    except RuntimeError as exc:  # nginx or redis-server missing: the stub rows still run
+        say(str(exc))
+        return f"main table: not available: {exc}\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     opts = parse(argv)
     # SIGTERM unwinds like Ctrl-C, so that every child is stopped on the way out.
@@ -269,7 +293,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="oma-bench-"))
     try:
         with Children(tmp) as kids:
-            table = Bench(opts, kids, tmp).run()
+            main_table = "" if opts.main is None else main_section(kids, tmp, opts.main)
+        with Children(tmp) as kids:
+            table = main_table + Bench(opts, kids, tmp).run()
     except Exception:
         say(f"failed; child logs kept in {tmp}")
         raise

@@ -85,12 +85,41 @@ def test_quick_mode_prints_every_row_with_figures() -> None:
     baseline_inflight = labelled(table, "in-flight", "(b) baseline aiohttp pass-through").split()
     assert int(baseline_inflight[1]) == 0, "in-flight errors through the baseline"
     assert "fixed" in table
+    assert_main_table(table)
+
+
+MAIN_ROW = re.compile(
+    rf"^\s+(?P<label>.+?)\s+(?P<rps>{NUMBER})\s+{NUMBER}-{NUMBER}\s+{NUMBER}\s+{NUMBER}"
+    rf"\s+(?P<cpu>{NUMBER})\s+(?P<errors>\d+)$"
+)
+
+
+def assert_main_table(table: str) -> None:
+    """Every subject of the main table and of scaling measured, with CPU per call, no errors."""
+    rows = {m["label"]: m for line in table.splitlines() if (m := MAIN_ROW.match(line))}
+    for label in (
+        "bare aiohttp, asyncio",
+        "bare aiohttp, uvloop",
+        "gateway memory://, audit file",
+        "gateway redis:// + limits, audit file",
+        "1 replica, --workers 1",
+        "1 replica, --workers 2",
+        "3 replicas x --workers 1, one Redis",
+    ):
+        assert label in rows, f"{label!r} missing from the main table:\n{table}"
+        figures = rows[label]
+        assert float(figures["rps"].replace(",", "")) > 0 and float(figures["cpu"]) > 0
+        assert figures["errors"] == "0", f"{label}: errors"
+    assert "gateway memory://, audit file / bare aiohttp, asyncio" in table
+    assert "1 replica, --workers 2 / 1 replica, --workers 1" in table
+    added = [ln for ln in table.splitlines() if "target p50 <= 0.5" in ln]
+    assert len(added) == 3, table  # memory, redis, and the 100 ms upstream
 
 
 @pytest.mark.timeout(300)
 def test_quick_mode_works_without_wrk_and_nginx() -> None:
     table = run_bench(
-        "--loadgen", "python", "--nginx", "/nonexistent/nginx", "--skip-inflight",
+        "--loadgen", "python", "--nginx", "/nonexistent/nginx", "--skip-inflight", "--skip-main",
         "--duration", "1", "--warmup", "0", limit_s=240,
     )  # fmt: skip
 
