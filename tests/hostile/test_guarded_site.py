@@ -98,11 +98,11 @@ async def test_a_burst_of_a_thousand_connects_is_queued_by_the_kernel_not_droppe
                 selector.register(sock, selectors.EVENT_WRITE)
             for _ in range(20):
                 for key, _ in selector.select(0.05):
-                    sock = key.fileobj
-                    assert isinstance(sock, socket.socket)
-                    selector.unregister(sock)
-                    if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:
-                        pending.discard(sock)
+                    ready = key.fileobj
+                    assert isinstance(ready, socket.socket)
+                    selector.unregister(ready)
+                    if ready.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:
+                        pending.discard(ready)
                 if not pending:
                     break
         assert not pending, f"{len(pending)} of 1000 connects not completed within a second"
