@@ -111,7 +111,7 @@ async def gateway_cost(oma_url: str, store: StoreSettings, requests: int) -> flo
     server = TestServer(create_app(gateway_settings(oma_url, store)))
     await server.start_server()
     url = str(server.make_url("/api/get_user"))
-    body, headers = {"user": "admin@demo.adm"}, {"Authorization": f"Bearer {KEY}"}
+    body, headers = {"user": "alice@demo.example"}, {"Authorization": f"Bearer {KEY}"}
     async with aiohttp.ClientSession() as http:
 
         async def one() -> None:
