@@ -7,6 +7,11 @@ With it, one round trip is in flight at a time; whatever arrives meanwhile goes 
 the next batch. An idle gateway sends its check directly (no task hop, no pipeline), and a busy
 one sends fewer, larger round trips.
 Each check is still its own script call, so atomicity per call is unchanged.
+
+Against a plain Redis (not a cluster) a round trip skips redis-py's command layer: the EVALSHAs
+are packed and sent on one pooled connection and their replies read back in order. redis-py's
+`evalsha` and pipelines cost the event loop some 90 us per check (command stack, retry wrapper,
+response callbacks); this is the limiter's share of every call with limits.
 """
 
 from __future__ import annotations
@@ -15,18 +20,23 @@ import asyncio
 import contextlib
 from typing import Any
 
-from redis.exceptions import NoScriptError
+from redis.asyncio import Redis
+from redis.exceptions import NoScriptError, ResponseError
 
 from .scripts import Client, Script
 
 __all__ = ["Coalescer"]
 
 Job = tuple[list[str], list[Any], "asyncio.Future[Any]"]
+Check = tuple[list[str], list[Any]]
 
 
 class Coalescer:
-    def __init__(self, client: Client, script: Script) -> None:
+    def __init__(self, client: Client, script: Script, *, lean: bool = True) -> None:
+        """`lean=False` keeps redis-py's command layer for a plain Redis too (the A/B of
+        bench/limiter_cost.py)."""
         self._client = client
+        self._lean = lean and isinstance(client, Redis)
         self._script = script
         self._queue: list[Job] = []
         self._sender: asyncio.Task[None] | None = None
@@ -38,7 +48,8 @@ class Coalescer:
             # arrives while it is out queues up and leaves together when it is back.
             self._busy = True
             try:
-                return await self._script(self._client, keys, args)
+                [result] = await self._execute([(keys, args)])
+                return await self._settled(keys, args, result)
             finally:
                 self._next_batch()
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -62,7 +73,7 @@ class Coalescer:
             while self._queue:
                 batch, self._queue = self._queue, []
                 try:
-                    results = await self._execute(batch)
+                    results = await self._execute([(keys, args) for keys, args, _ in batch])
                 except Exception as exc:  # the whole round trip failed: every check in it did
                     for *_, future in batch:
                         _settle(future, exc)
@@ -72,25 +83,60 @@ class Coalescer:
         finally:
             self._busy = False
 
-    async def _execute(self, batch: list[Job]) -> list[Any]:
-        if len(batch) == 1:  # nothing to share: skip the pipeline's bookkeeping
-            keys, args, _ = batch[0]
+    async def _execute(self, checks: list[Check]) -> list[Any]:
+        """One reply per check, in order; a check's own error is its reply, not raised."""
+        if self._lean:
+            assert isinstance(self._client, Redis)
+            return await self._raw(self._client, checks)
+        if len(checks) == 1:  # nothing to share: skip the pipeline's bookkeeping
+            keys, args = checks[0]
             return [await self._script(self._client, keys, args)]
         pipe = self._client.pipeline(transaction=False)
-        for keys, args, _ in batch:
+        for keys, args in checks:
             # execute_command, not pipe.evalsha: cluster pipelines refuse the latter because a
             # script's keys might span slots; ours never do (one hash tag), and the pipeline
             # routes each call by its first key.
             pipe.execute_command("EVALSHA", self._script.sha, len(keys), *keys, *args)
         return list(await pipe.execute(raise_on_error=False))
 
-    async def _deliver(self, job: Job, result: Any) -> None:
+    async def _raw(self, client: Redis, checks: list[Check]) -> list[Any]:
+        pool = client.connection_pool
+        connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+        try:
+            sha = self._script.sha
+            packed = connection.pack_commands(
+                [("EVALSHA", sha, len(keys), *keys, *args) for keys, args in checks]
+            )
+            await connection.send_packed_command(packed, check_health=False)
+            replies: list[Any] = []
+            for _ in checks:
+                try:
+                    replies.append(await connection.read_response())
+                except ResponseError as exc:  # this check's error (NOSCRIPT...): the rest follow
+                    replies.append(exc)
+        except BaseException:
+            # Failed, timed out or cancelled mid-way: replies may still be on the wire.
+            await connection.disconnect()
+            raise
+        finally:
+            await pool.release(connection)
+        return replies
+
+    async def _settled(self, keys: list[str], args: list[Any], reply: Any) -> Any:
+        if isinstance(reply, NoScriptError):  # the server lost its script cache: reload (EVAL)
+            return await self._script(self._client, keys, args)
+        if isinstance(reply, BaseException):
+            raise reply
+        return reply
+
+    async def _deliver(self, job: Job, reply: Any) -> None:
         keys, args, future = job
-        if isinstance(result, NoScriptError) and not future.done():
-            try:  # the server lost its script cache: this call reloads it (EVAL), once
-                result = await self._script(self._client, keys, args)
-            except Exception as exc:
-                result = exc
+        if future.done():
+            return
+        try:
+            result = await self._settled(keys, args, reply)
+        except Exception as exc:
+            result = exc
         _settle(future, result)
 
 
