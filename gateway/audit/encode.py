@@ -38,8 +38,8 @@ def line_safe(line: bytes) -> bytes:
 
     In UTF-8 these byte sequences encode only those characters, and orjson writes them only
     inside strings, so a byte replacement is exact."""
-    if b"\xe2\x80" not in line and b"\xc2\x85" not in line:
-        return line
+    if line.isascii() or (b"\xe2\x80" not in line and b"\xc2\x85" not in line):
+        return line  # isascii first: a scan of the whole line that costs a tenth of a search
     for raw, escaped in _BREAKS:
         line = line.replace(raw, escaped)
     return line

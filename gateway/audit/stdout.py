@@ -18,14 +18,14 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
-import datetime
 import threading
+import time
 from typing import Any, BinaryIO, NamedTuple
 
 import orjson
 import structlog
 
-__all__ = ["LineWriter", "current", "event_line", "event_tail", "install", "writer_for"]
+__all__ = ["LineWriter", "current", "event_line", "event_tail", "install", "stamp", "writer_for"]
 
 
 class LineWriter:
@@ -147,9 +147,23 @@ def current() -> LineWriter | None:
 def event_line(body: bytes, tail: bytes) -> bytes:
     """The line structlog's chain renders for `log.info(event, **record)`, from the record's
     line-safe JSON `body` and `tail` (`event_tail`): the record's fields in order, then `event`,
-    `level` and `timestamp` (`TimeStamper(fmt="iso", utc=True)`'s spelling, to the character)."""
-    now = datetime.datetime.now(tz=datetime.UTC).isoformat().replace("+00:00", "Z")
-    return b"".join((body[:-1], tail, now.encode(), b'"}\n'))
+    `level` and `timestamp` (`TimeStamper(fmt="iso", utc=True)`'s spelling, `stamp`)."""
+    return b"".join((body[:-1], tail, stamp(time.time_ns()).encode(), b'"}\n'))
+
+
+def stamp(ns: int) -> str:
+    """`datetime.now(UTC).isoformat().replace("+00:00", "Z")` at `ns` (datetime.now floors the
+    clock to the microsecond, and so does this; no fraction when it is 0), with the date and
+    time of day formatted once per second rather than per line."""
+    global _second
+    second, micro = divmod(ns // 1000, 1_000_000)
+    cached = _second
+    if cached[0] != second:
+        cached = _second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return f"{cached[1]}.{micro:06d}Z" if micro else f"{cached[1]}Z"
+
+
+_second: tuple[int, str] = (-1, "")  # one assignment: threads see a whole pair
 
 
 def event_tail(event: str, level: str = "info") -> bytes:

@@ -174,3 +174,18 @@ def test_the_file_line_is_encodes_line_to_the_byte() -> None:
     assert body is not None
     assert with_event(body, "audit") == encode({"event": "audit", **record})
     assert event_body({"big": "x" * 70_000}, "audit") is None  # too long: encode shortens it
+
+
+@pytest.mark.parametrize(
+    "ns",
+    [0, 999, 1_000, 1_796_173_573_000_000_000, 1_796_173_573_726_317_999, 1_796_173_599_999_999_999,
+     4_102_444_800_000_001_000],
+)  # fmt: skip
+def test_the_timestamp_is_spelled_as_structlogs_timestamper_spells_it(ns: int) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from gateway.audit.stdout import stamp
+
+    at = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=ns // 1000)  # floored
+    assert stamp(ns) == at.isoformat().replace("+00:00", "Z")
+    assert stamp(ns) == stamp(ns)  # the same from the per-second cache
