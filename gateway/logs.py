@@ -3,9 +3,10 @@
 Every event passes the same chain: the call's request id and any bound context merged in, level and
 UTC ISO timestamp added, a BUDGET on repeated lines (`LineBudget`), exceptions rendered to text,
 then REDACTION (after rendering exceptions, so a secret inside a traceback is caught too), then
-orjson. Production uses structlog's native filtering logger writing bytes, cached on first use
-(structlog's fast path); tests pass `cache=False` so that `capture_logs` and later configurations
-still take effect.
+orjson. Production uses structlog's native filtering logger writing bytes (`audit.stdout`'s
+`LineWriter`, which the audit trail's pre-rendered lines share), cached on first use (structlog's
+fast path); tests pass `cache=False` so that `capture_logs` and later configurations still take
+effect.
 
 The standard library's logging (aiohttp's server and access loggers, asyncio, redis, anything) is
 routed into the same chain (`StdlibBridge` on the root logger), and so are the hooks that would
@@ -26,6 +27,7 @@ from typing import Any, BinaryIO
 import orjson
 import structlog
 
+from .audit import stdout
 from .audit.encode import line_safe
 from .audit.redact import REDACTOR
 from .call import current_call
@@ -50,6 +52,13 @@ def configure(
 ) -> None:
     """The chain above; with `stdlib` (the serving process), the standard library's logging and
     the stderr hooks too (process-wide, so tests that only need structlog leave it off)."""
+    writer = stdout.writer_for(stream or sys.stdout.buffer)
+    renderer = structlog.processors.JSONRenderer(serializer=_dumps)
+    wrapper = structlog.make_filtering_bound_logger(level)
+
+    def factory(*_: Any) -> stdout.LineWriter:
+        return writer
+
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -59,11 +68,15 @@ def configure(
             structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
             structlog.processors.format_exc_info,
             REDACTOR.processor,
-            structlog.processors.JSONRenderer(serializer=_dumps),
+            renderer,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.BytesLoggerFactory(stream or sys.stdout.buffer),
+        wrapper_class=wrapper,
+        logger_factory=factory,
         cache_logger_on_first_use=cache,
+    )
+    # The audit trail's own line skips the chain above while it is in force (`audit.stdout`).
+    stdout.install(
+        writer, factory=factory, wrapper=wrapper, renderer=renderer, audited=level <= logging.INFO
     )
     if stdlib:
         _route_stdlib(level)

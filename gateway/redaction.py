@@ -69,40 +69,64 @@ def _matches_secret_name(name: str) -> bool:
 
 
 class SecretSet:
-    """Where the secret values live: sources registered by what holds them, read per use."""
+    """Where the secret values live: sources registered by what holds them, read per use.
+
+    Every use asks every source (a token rotates without telling anyone), but the set built
+    from their answers is kept while they answer the same, and so is each list built from it."""
 
     def __init__(self) -> None:
         self._sources: dict[int, SecretSource] = {}
+        self._live: tuple[SecretSource, ...] = ()  # the sources as read per use (no lock)
         self._lock = threading.Lock()  # sources change at app start/stop; log calls read anywhere
+        self._held: tuple[tuple[str, ...], frozenset[str]] = ((), frozenset())  # answers, set
 
     def add_source(self, source: SecretSource) -> Callable[[], None]:
         """Register where secret values come from; returns the function that unregisters it."""
         with self._lock:
             self._sources[id(source)] = source
+            self._live = tuple(self._sources.values())
         return lambda: self._remove(id(source))
 
     def _remove(self, ident: int) -> None:
         with self._lock:
             self._sources.pop(ident, None)
+            self._live = tuple(self._sources.values())
 
     def values(self, extra: Iterable[str] = ()) -> list[str]:
         """Every live secret and its JSON-escaped spelling, longest first."""
-        with self._lock:
-            sources = list(self._sources.values())
-        values = {v for source in sources for v in source()}
+        held = self._current()
+        more = list(extra)
         call = current_call.get()
         if call is not None and call.presented_key is not None:
-            values.add(call.presented_key.reveal())
-        values.update(extra)
-        return _with_escaped_forms(frozenset(v for v in values if len(v) >= MIN_SECRET_LENGTH))
+            more.append(call.presented_key.reveal())
+        if not more:
+            return _with_escaped_forms(held, _NONE)
+        added = frozenset([v for v in more if len(v) >= MIN_SECRET_LENGTH and v not in held])
+        return _with_escaped_forms(held, added)
+
+    def _current(self) -> frozenset[str]:
+        """The sources' values now (long enough to be secrets): rebuilt when an answer changed."""
+        live = self._live
+        answers = tuple(live[0]()) if len(live) == 1 else tuple(v for s in live for v in s())
+        last, held = self._held
+        if answers != last:
+            held = frozenset(v for v in answers if len(v) >= MIN_SECRET_LENGTH)
+            self._held = (answers, held)  # one assignment: a reader in another thread sees both
+        return held
+
+
+_NONE: frozenset[str] = frozenset()
 
 
 @functools.lru_cache(maxsize=64)  # the same few secrets on every line until a token rotates
-def _with_escaped_forms(values: frozenset[str]) -> list[str]:
+def _with_escaped_forms(held: frozenset[str], added: frozenset[str]) -> list[str]:
     """Each secret, plus its JSON-escaped spelling when that differs (a secret inside a JSON
-    text that was logged as a string). Longest first, so a secret containing another goes whole."""
+    text that was logged as a string). Longest first, so a secret containing another goes whole.
+
+    Keyed by the sources' set (the same object while they answer the same, its hash computed
+    once) and the few secrets of this use (the caller's key), not by a set rebuilt per use."""
     out = set()
-    for value in values:
+    for value in held | added:
         out.add(value)
         out.add(orjson.dumps(value).decode()[1:-1])
     return sorted(out, key=len, reverse=True)
@@ -123,6 +147,13 @@ class Cleaner:
         self.for_logs = for_logs
 
     def value(self, value: Any) -> Any:
+        kind = type(value)  # the exact common types first: an ABC check costs every record
+        if kind is str:
+            return self.text(value)
+        if kind is dict:
+            return self.mapping(value)
+        if value is None or kind is bool or kind is float:
+            return value
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, int) and not _INT64_MIN <= value <= _UINT64_MAX:
@@ -164,7 +195,7 @@ class Cleaner:
                 text = text.replace(secret, REDACTED)
         if "=" in text:
             text = _URL_SECRET.sub(rf"\1{REDACTED}", text)
-        if "@" in text:
+        if "@" in text and "//" in text:  # every address has an @; user info needs "//" too
             text = _URL_PASSWORD.sub(rf"\1{REDACTED}@", text)
         if self.for_logs and (" " in text or ":" in text):
             text = _HEADER_SECRET.sub(rf"\1{REDACTED}", text)

@@ -3,6 +3,7 @@
     record.py  what a record says (who, what, which objects, how it went)
     redact.py  secrets out of every record and every log line
     encode.py  every record bounded, encodable and one line (U+2028 and kin escaped)
+    stdout.py  the stdout side: one writer for every log line, the record's own line batched
     lines.py   the sealed line: hash, prev, and finding the last good one in a file
     chain.py   the writer thread: byte-bounded queue, checkpoints due, health
     segment.py the file under its lock: rotation, restarts, torn-line recovery
@@ -30,8 +31,9 @@ import structlog
 from ..call import Call
 from ..errors import AuditUnavailable
 from ..settings import AuditSettings
+from . import stdout
 from .chain import ChainWriter
-from .encode import bound_record
+from .encode import bound_record, event_body, with_event
 from .record import FOREIGN_FIELDS, build_record
 from .redact import ALREADY_REDACTED, REDACTOR, Redactor
 from .sign import Signer
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = ["AuditTrail", "gateway_secrets"]
 
 log = structlog.get_logger("gateway.audit")
+_AUDIT_TAIL = stdout.event_tail("audit")
 
 
 class AuditTrail:
@@ -72,6 +75,9 @@ class AuditTrail:
 
     async def close(self) -> None:
         """Flush every queued record (the app's cleanup, after the last call was answered)."""
+        lines = stdout.current()
+        if lines is not None:
+            lines.flush()
         if self.writer is not None:
             await asyncio.to_thread(self.writer.close)
         if self._detach is not None:
@@ -87,9 +93,19 @@ class AuditTrail:
         # Bounded first: redaction, the stdout line and the file then see a small, flat record.
         record = bound_record(build_record(call))
         record = self._redactor.redact_fields(record, FOREIGN_FIELDS, extra=key)
-        log.info("audit", **record, **{ALREADY_REDACTED: True})
+        # Encoded once, after redaction, for both lines; what orjson cannot encode natively or
+        # what is too long for the file takes the general paths, exactly as before.
+        body = event_body(record, "audit")
+        lines = None if body is None else stdout.current()
+        if body is not None and lines is not None:
+            lines.queue(stdout.event_line(body, _AUDIT_TAIL))  # the chain's line, rendered once
+        else:
+            log.info("audit", **record, **{ALREADY_REDACTED: True})
         if self.writer is not None:
-            self.writer.submit({"event": "audit", **record})
+            if body is not None:
+                self.writer.submit_encoded(with_event(body, "audit"))
+            else:
+                self.writer.submit({"event": "audit", **record})
 
 
 def _signer(settings: AuditSettings) -> Signer | None:

@@ -104,7 +104,10 @@ class ChainWriter:
 
     def submit(self, record: dict[str, Any]) -> bool:
         """Queue a record (encoded here, bounded); False if it was dropped, and counted."""
-        data = encode(record)
+        return self.submit_encoded(encode(record))
+
+    def submit_encoded(self, data: bytes) -> bool:
+        """Queue a record `encode` made (or `encode.with_event`: the same bytes); as `submit`."""
         with self._lock:
             fits = not self._closed and self._bytes + len(data) <= self._max_bytes
             if fits:

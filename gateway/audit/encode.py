@@ -12,12 +12,13 @@ record at, are escaped (`line_safe`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import Any
 
 import orjson
 
-__all__ = ["MAX_LINE", "bound_record", "encode", "line_safe"]
+__all__ = ["MAX_LINE", "bound_record", "encode", "event_body", "line_safe", "with_event"]
 
 MAX_LINE = 64 * 1024  # bytes of one record at most, as encoded
 _MAX_ITEMS = 1000  # scalars kept across a record's targets, and items of its outcome
@@ -37,8 +38,8 @@ def line_safe(line: bytes) -> bytes:
 
     In UTF-8 these byte sequences encode only those characters, and orjson writes them only
     inside strings, so a byte replacement is exact."""
-    if b"\xe2\x80" not in line and b"\xc2\x85" not in line:
-        return line
+    if line.isascii() or (b"\xe2\x80" not in line and b"\xc2\x85" not in line):
+        return line  # isascii first: a scan of the whole line that costs a tenth of a search
     for raw, escaped in _BREAKS:
         line = line.replace(raw, escaped)
     return line
@@ -53,6 +54,30 @@ def encode(record: dict[str, Any]) -> bytes:
     if len(data) > MAX_LINE:
         data = orjson.dumps(shortened(record, "too_large"))
     return line_safe(data)
+
+
+def event_body(record: dict[str, Any], event: str) -> bytes | None:
+    """`record` as line-safe JSON, encoded once for both of its lines (`with_event` for the
+    file, `stdout.event_line` for stdout); None when `encode` would not write the file's line
+    whole (unencodable, too long), so that the caller takes the general paths for both."""
+    try:
+        data = orjson.dumps(record)
+    except (TypeError, RecursionError):
+        return None
+    # `encode({"event": event, **record})` measures the line before escaping, and so does this.
+    if data == b"{}" or "event" in record or len(data) + len(_head(event)) - 1 > MAX_LINE:
+        return None
+    return line_safe(data)
+
+
+def with_event(body: bytes, event: str) -> bytes:
+    """`encode({"event": event, **record})`, to the byte, from `event_body(record, event)`."""
+    return _head(event) + body[1:]
+
+
+@functools.lru_cache(maxsize=8)  # a handful of event names, all the gateway's own
+def _head(event: str) -> bytes:
+    return orjson.dumps({"event": event})[:-1] + b","
 
 
 def shortened(record: dict[str, Any], reason: str) -> dict[str, Any]:

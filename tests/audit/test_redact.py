@@ -168,3 +168,38 @@ def test_very_short_values_are_not_treated_as_secrets() -> None:
     redactor = Redactor()
     redactor.add_source(lambda: ["abc"])
     assert redactor.redact("abcdef") == "abcdef"
+
+
+def test_a_rotated_secret_is_cut_from_the_next_line_and_the_old_one_no_longer() -> None:
+    held = ["session-token-one"]
+    redactor = Redactor()
+    redactor.add_source(lambda: held)
+    assert redactor.redact("t=session-token-one") == f"t={REDACTED}"
+    held[:] = ["session-token-two"]  # a token rotates without telling the secret set
+    assert redactor.redact("session-token-two") == REDACTED
+    assert redactor.redact("session-token-one") == "session-token-one"
+
+
+def test_a_source_added_later_redacts_from_the_next_line() -> None:
+    redactor = Redactor()
+    redactor.add_source(lambda: ["first-secret-value"])
+    assert redactor.redact("second-secret-value") == "second-secret-value"
+    redactor.add_source(lambda: ["second-secret-value"])
+    assert redactor.redact("first-secret-value second-secret-value") == f"{REDACTED} {REDACTED}"
+
+
+def test_a_callers_key_is_cut_only_from_the_lines_it_is_given_to() -> None:
+    redactor = Redactor()
+    redactor.add_source(lambda: ["upstream-password"])
+    text = "upstream-password omagw_callers_key"
+    assert redactor.redact(text, extra=["omagw_callers_key"]) == f"{REDACTED} {REDACTED}"
+    assert redactor.redact(text) == f"{REDACTED} omagw_callers_key"
+
+
+def test_a_url_password_is_cut_whatever_the_addresses_around_it() -> None:
+    redactor = Redactor()
+    text = "to bob@demo.example via redis://:hunter2hunter@cache:6379/0 and https://u:pw@x/"
+    assert redactor.redact(text) == (
+        f"to bob@demo.example via redis://:{REDACTED}@cache:6379/0 and https://u:{REDACTED}@x/"
+    )
+    assert redactor.redact({"user": "bob@demo.example"}) == {"user": "bob@demo.example"}
