@@ -191,9 +191,9 @@ class RedisCallerTokens:
 class RedisLimiter:
     """GCRA in one Lua script: every rule of a call checked and consumed in one round trip."""
 
-    def __init__(self, client: Client, *, coalesce: bool = True) -> None:
+    def __init__(self, client: Client, *, coalesce: bool = True, lean: bool = True) -> None:
         script = Script(GCRA)
-        self._coalescer = Coalescer(client, script) if coalesce else None
+        self._coalescer = Coalescer(client, script, lean=lean) if coalesce else None
         self._run = self._coalescer or functools.partial(script, client)
 
     async def check(self, rules: Sequence[LimitRule]) -> Decision:
