@@ -125,6 +125,10 @@ class _Exchange(asyncio.Protocol):
     def reusable(self) -> bool:
         return self.done and self.keep_alive and not self.closed
 
+    def time_out(self) -> None:
+        """The exchange's deadline passed: the call fails as a timeout, the connection goes."""
+        self._fail(TimeoutError("no whole answer within the upstream's timeout"))
+
     def _fail(self, error: Exception) -> None:
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_exception(error)
@@ -189,19 +193,38 @@ class Pool:
         """OMA's status and (decoded) answer; transport failures raise as they are, for
         `failures.cause_of`; an answer the gateway will not take raises `UpstreamError`."""
         request = self._head(method) + str(len(payload)).encode() + b"\r\n\r\n" + payload
-        async with asyncio.timeout(self.timeout):
-            if self._slots is None:
-                return await self._exchange(request)
-            async with self._slots:
-                return await self._exchange(request)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        # The common case (a free slot, a warm connection) costs one timer on the exchange; only
+        # a wait for a slot or a new connection pays for an asyncio.timeout (a few us a call).
+        slots = self._slots
+        if slots is not None:
+            if slots.locked():
+                async with asyncio.timeout_at(deadline):
+                    await slots.acquire()
+            else:
+                await slots.acquire()  # free: taken without suspending
+        try:
+            conn = self._take_idle()
+            if conn is None:
+                async with asyncio.timeout_at(deadline):
+                    conn = await self._connect()
+            return await self._exchange(loop, conn, request, deadline)
+        finally:
+            if slots is not None:
+                slots.release()
 
-    async def _exchange(self, request: bytes) -> tuple[int, bytes]:
-        conn = self._take_idle() or await self._connect()
+    async def _exchange(
+        self, loop: asyncio.AbstractEventLoop, conn: _Exchange, request: bytes, deadline: float
+    ) -> tuple[int, bytes]:
+        timer = loop.call_at(deadline, conn.time_out)
         try:
             answer = await conn.exchange(request)
         except BaseException:
             conn.abort()  # cancelled, timed out or failed: an answer may still be on its way
             raise
+        finally:
+            timer.cancel()
         self._give_back(conn)
         return answer
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -228,3 +229,44 @@ def test_the_pool_runs_on_uvloop_as_the_gateway_does() -> None:
             server.server.close()
 
     assert uvloop.run(main()) == [(200, OK)] * 3
+
+
+async def test_a_wait_for_a_connection_slot_is_bounded_by_the_timeout(serve: Serve) -> None:
+    gate = asyncio.Event()
+
+    async def held(request: bytes) -> bytes:
+        await gate.wait()
+        return answer()
+
+    _, pool = await serve(held, limit=1, timeout=0.3)
+    first = asyncio.create_task(pool.post("get_user", b"{}"))
+    await asyncio.sleep(0.05)
+
+    with pytest.raises(TimeoutError):  # the one slot stays taken past this call's deadline
+        await pool.post("get_user", b"{}")
+    with pytest.raises(TimeoutError):
+        await first
+    gate.set()
+
+
+async def test_a_connect_that_never_completes_is_bounded_by_the_timeout() -> None:
+    # A listener that never accepts, its queue filled: the kernel drops further SYNs.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    for _ in range(4):
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(("127.0.0.1", port))
+        fillers.append(filler)
+    pool = Pool(f"http://127.0.0.1:{port}/api", limit=2, timeout=0.3, max_answer=1024)
+    try:
+        with pytest.raises(TimeoutError):
+            await pool.post("get_user", b"{}")
+    finally:
+        await pool.close()
+        for filler in fillers:
+            filler.close()
+        listener.close()
