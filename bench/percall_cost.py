@@ -8,8 +8,10 @@ drift on this machine hits both alike; each figure is the median over rounds of 
 Measured: `Metrics.observe` of a finished, rate-limited, forwarded `get_user` call (the metrics
 bound to a real `Gateway` on `memory://`, so method labels are checked against its config), the
 middleware's in-flight inc/dec, a scrape of the same metrics (`generate_latest`), the trace id of
-a call without `traceparent`, the made-up request id, the rate-limit headers of a two-limit call
-and the client address of a peer that is no trusted proxy.
+a call without `traceparent` (also beside a thread running Python, as the audit writer does:
+there a call that releases the GIL waits to get it back), the made-up request id, the
+rate-limit headers of a two-limit call and the client address of a peer that is no trusted
+proxy.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import asyncio
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import types
 from collections.abc import Callable
@@ -39,7 +42,7 @@ from gateway.store import Decision, LimitRule, LimitState
 from tests.support import make_settings
 
 BASE = "7e2e584"  # before issue 13's per-call metrics work
-Bench = Callable[[int], None]
+Bench = Callable[[int], float | None]  # runs n calls; returns its own seconds, or None
 
 
 def old_module(rev: str, name: str) -> types.ModuleType:
@@ -77,8 +80,8 @@ def finished_call(settings: Settings) -> Call:
 def timed(run: Bench, calls: int) -> float:
     """µs per call of `run(calls)`."""
     start = time.perf_counter()
-    run(calls)
-    return (time.perf_counter() - start) / calls * 1e6
+    own = run(calls)
+    return (time.perf_counter() - start if own is None else own) / calls * 1e6
 
 
 def observing(observe: Callable[[Call], None], call: Call) -> Bench:
@@ -103,6 +106,34 @@ def repeated(function: Callable[[], object]) -> Bench:
     def run(n: int) -> None:
         for _ in range(n):
             function()
+
+    return run
+
+
+def beside_busy_thread(function: Callable[[], object]) -> Bench:
+    """`function` while another thread runs Python (as the audit writer does when it seals):
+    a call that releases the GIL may have to wait for it to come back. The clock runs only
+    once that thread spins, so its start is not counted."""
+
+    def run(n: int) -> float:
+        stop, spinning = threading.Event(), threading.Event()
+
+        def spin() -> None:
+            spinning.set()
+            while not stop.is_set():
+                sum(range(1000))
+
+        thread = threading.Thread(target=spin)
+        thread.start()
+        spinning.wait()
+        try:
+            start = time.perf_counter()
+            for _ in range(n):
+                function()
+            return time.perf_counter() - start
+        finally:
+            stop.set()
+            thread.join()
 
     return run
 
@@ -154,6 +185,9 @@ async def main(rev: str, calls: int, rounds: int) -> None:
                 repeated(lambda: tracing_module.start_call({})), calls),
             "new_trace_id": (
                 repeated(old_tracing.new_trace_id), repeated(tracing_module.new_trace_id), calls),
+            "new_trace_id, busy thread beside": (
+                beside_busy_thread(old_tracing.new_trace_id),
+                beside_busy_thread(tracing_module.new_trace_id), max(1, calls // 20)),
             "request id (none sent)": (
                 repeated(lambda: old_call.request_id_from(None)),
                 repeated(lambda: call_module.request_id_from(None)), calls),
