@@ -10,14 +10,15 @@ bound to a real `Gateway` on `memory://`, so method labels are checked against i
 middleware's in-flight inc/dec, a scrape of the same metrics (`generate_latest`), the trace id of
 a call without `traceparent` (also beside a thread running Python, as the audit writer does:
 there a call that releases the GIL waits to get it back), the made-up request id, the
-rate-limit headers of a two-limit call and the client address of a peer that is no trusted
-proxy.
+rate-limit headers of a two-limit call, and the client address of a peer that is no trusted
+proxy and of one behind two trusted proxies (an ingress, X-Forwarded-For: client, inner proxy).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import statistics
 import subprocess
 import sys
@@ -173,6 +174,8 @@ async def main(rev: str, calls: int, rounds: int) -> None:
         for metrics in (old, new):  # the same series exist in both before the scrapes
             metrics.observe(call)
         decision, trusted = call.limits, settings.trusted_proxies
+        ingress = (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("fd00::/8"))
+        hop = ["203.0.113.9, 10.0.0.4"]  # the client, then an inner proxy
         assert decision is not None
         pairs = {
             "Metrics.observe (get_user, 200)": (
@@ -197,6 +200,10 @@ async def main(rev: str, calls: int, rounds: int) -> None:
             "client_address (no proxies)": (
                 repeated(lambda: old_address.client_address("10.0.0.7", (), trusted)),
                 repeated(lambda: client_address_module.client_address("10.0.0.7", (), trusted)),
+                calls),
+            "client_address (behind an ingress)": (
+                repeated(lambda: old_address.client_address("10.0.0.5", hop, ingress)),
+                repeated(lambda: client_address_module.client_address("10.0.0.5", hop, ingress)),
                 calls),
         }  # fmt: skip
         print(f"old: {rev}, new: working tree; {calls} calls x {rounds} rounds, medians")
