@@ -18,29 +18,67 @@ from .settings import IPNetwork
 __all__ = ["client_address"]
 
 _MAX_HOPS = 32  # a longer chain is cut: the walk is bounded whatever a client sends
+_NOT_AN_ADDRESS, _UNTRUSTED, _TRUSTED = 0, 1, 2
 
 
 def client_address(
     peer: str | None, forwarded_for: Iterable[str], trusted: tuple[IPNetwork, ...]
 ) -> str | None:
     """The rightmost address in `peer` + X-Forwarded-For that is not a trusted proxy."""
-    if not trusted or not _trusted(_parse(peer), trusted):
+    if not trusted or peer is None or _verdict(peer, trusted) != _TRUSTED:
         return peer
     hops = [hop.strip() for line in forwarded_for for hop in line.split(",")][-_MAX_HOPS:]
     address = peer
     for hop in reversed(hops):
-        ip = _parse(hop)  # each hop parsed once: validity and trust both read it
-        if ip is None:
+        verdict = _verdict(hop, trusted)  # each hop judged once: validity and trust both
+        if verdict == _NOT_AN_ADDRESS:
             return address  # garbage from beyond the last proxy we trust: stop at that proxy
         address = hop
-        if not _trusted(ip, trusted):
+        if verdict == _UNTRUSTED:
             return hop
     return address
 
 
-def _parse(address: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    if address is None:
-        return None
+class _Verdicts:
+    """What each address text is for one `trusted` tuple: parsing an address and testing it
+    against every network cost microseconds per hop, on every call behind an ingress, for the
+    same few texts (the ingress's own addresses, returning clients).
+
+    Bounded whatever clients send: only texts an address can be are kept (at most 64
+    characters, a zoned IPv6 address fits), and the table is emptied when it holds
+    _MAX_VERDICTS. A new `trusted` tuple (a reload) starts a new table. Read and written on
+    the event-loop thread only."""
+
+    __slots__ = ("trusted", "verdicts")
+
+    def __init__(self) -> None:
+        self.trusted: tuple[IPNetwork, ...] = ()
+        self.verdicts: dict[str, int] = {}
+
+
+_MAX_VERDICTS = 4096
+_LONGEST = 64
+_VERDICTS = _Verdicts()
+
+
+def _verdict(text: str, trusted: tuple[IPNetwork, ...]) -> int:
+    memo = _VERDICTS
+    if memo.trusted is not trusted:
+        memo.trusted, memo.verdicts = trusted, {}
+    verdict = memo.verdicts.get(text)
+    if verdict is None:
+        ip = _parse(text)
+        verdict = (
+            _NOT_AN_ADDRESS if ip is None else _TRUSTED if _trusted(ip, trusted) else _UNTRUSTED
+        )
+        if len(text) <= _LONGEST:
+            if len(memo.verdicts) >= _MAX_VERDICTS:
+                memo.verdicts.clear()
+            memo.verdicts[text] = verdict
+    return verdict
+
+
+def _parse(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
@@ -51,6 +89,6 @@ def _parse(address: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 def _trusted(
-    ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None, trusted: tuple[IPNetwork, ...]
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address, trusted: tuple[IPNetwork, ...]
 ) -> bool:
-    return ip is not None and any(ip in network for network in trusted)
+    return any(ip in network for network in trusted)

@@ -57,14 +57,30 @@ def ratelimit_headers(decision: Decision) -> dict[str, str]:
     states = decision.states
     if not states:
         return {}
-    return {
-        "RateLimit-Policy": ", ".join(
-            f'"{s.rule.policy}";q={s.rule.spec.burst};w={_window(s.rule.spec)}' for s in states
-        ),
-        "RateLimit": ", ".join(
-            f'"{s.rule.policy}";r={s.remaining};t={math.ceil(s.reset_after)}' for s in states
-        ),
-    }
+    policies, limits = [], []
+    for state in states:
+        policy, limit = _items(state.rule)
+        policies.append(policy)
+        limits.append(f"{limit}{state.remaining};t={math.ceil(state.reset_after)}")
+    return {"RateLimit-Policy": ", ".join(policies), "RateLimit": ", ".join(limits)}
+
+
+#: Per rule object: its `RateLimit-Policy` item and the start of its `RateLimit` item, which
+#: never change (a rule is built once per config and reaches the decision as the same object).
+#: Keyed by id, checked by identity, so a reused id is never mistaken for an older rule; the
+#: entries hold their rules, and the dict is emptied should reloads ever pile up _MAX_ITEMS.
+_ITEMS: dict[int, tuple[LimitRule, str, str]] = {}
+_MAX_ITEMS = 4096
+
+
+def _items(rule: LimitRule) -> tuple[str, str]:
+    entry = _ITEMS.get(id(rule))
+    if entry is None or entry[0] is not rule:
+        if len(_ITEMS) >= _MAX_ITEMS:
+            _ITEMS.clear()
+        policy = f'"{rule.policy}";q={rule.spec.burst};w={_window(rule.spec)}'
+        entry = _ITEMS[id(rule)] = (rule, policy, f'"{rule.policy}";r=')
+    return entry[1], entry[2]
 
 
 def _window(spec: RateSpec) -> int:

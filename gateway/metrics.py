@@ -4,9 +4,10 @@ Label values come only from bounded sets: configured callers and upstreams, OMA 
 the catalogue or named exactly in an allowlist, fixed outcome words, error numbers 0-7. Anything
 else collapses to "other", so a caller cannot grow the series count by sending made-up names.
 
-Per-call counters and histograms are fed by `observe` (a gateway observer). State that lives
-elsewhere (session custody, the store, the audit writer) is read at scrape time by
-`_StateCollector`, with `getattr` defaults for store attributes that not every store has.
+Per-call counters and histograms are fed by `observe` (a gateway observer) as plain numbers and
+rendered at scrape time (gateway.metrics_calls: no lock per call). State that lives elsewhere
+(session custody, the store, the audit writer) is read at scrape time by `_StateCollector`, with
+`getattr` defaults for store attributes that not every store has.
 """
 
 from __future__ import annotations
@@ -15,14 +16,7 @@ import platform
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import (
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    PlatformCollector,
-    ProcessCollector,
-)
+from prometheus_client import CollectorRegistry, Gauge, PlatformCollector, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -32,6 +26,7 @@ from .call import Call
 from .catalog import catalogue
 from .errors import GatewayError
 from .identity import revision
+from .metrics_calls import CallCollector, CounterTally, GaugeTally, HistogramTally, Tallies
 from .metrics_upstream import upstream_families
 
 if TYPE_CHECKING:
@@ -76,52 +71,58 @@ class Metrics:
         self.gateway: Gateway | None = None
         self.audit: AuditTrail | None = None
         self._methods: tuple[object, frozenset[str]] = (None, frozenset())
-        self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
-        r = self.registry
-        self.requests = Counter(
+        self.requests = CounterTally(
             "oma_gateway_requests", "Calls answered, by caller, method and outcome.",
-            ["caller", "method", "outcome"], registry=r,
+            ["caller", "method", "outcome"],
         )  # fmt: skip
-        self.latency = Histogram(
+        self.latency = HistogramTally(
             "oma_gateway_request_duration_seconds", "Time from request to answer, per caller.",
-            ["caller"], buckets=LATENCY_BUCKETS, registry=r,
+            LATENCY_BUCKETS, ["caller"],
         )  # fmt: skip
-        self.upstream_latency = Histogram(
+        self.upstream_latency = HistogramTally(
             "oma_gateway_upstream_duration_seconds", "Time spent waiting for OMA, per upstream.",
-            ["upstream"], buckets=LATENCY_BUCKETS, registry=r,
+            LATENCY_BUCKETS, ["upstream"],
         )  # fmt: skip
-        self.added_latency = Histogram(
+        self.added_latency = HistogramTally(
             "oma_gateway_added_duration_seconds",
             "What the gateway adds to a forwarded call: total time minus time waiting for OMA.",
-            buckets=LATENCY_BUCKETS, registry=r,
+            LATENCY_BUCKETS,
         )  # fmt: skip
-        self.oma_errors = Counter(
+        self.oma_errors = CounterTally(
             "oma_gateway_oma_errors", "OMA answers with success false, by error_number.",
-            ["method", "error_number"], registry=r,
+            ["method", "error_number"],
         )  # fmt: skip
-        self.bulk_items = Counter(
+        self.bulk_items = CounterTally(
             "oma_gateway_bulk_items", "Per-object results of bulk methods (ids[]).",
-            ["method", "result"], registry=r,
+            ["method", "result"],
         )  # fmt: skip
-        self.ratelimit = Counter(
+        self.ratelimit = CounterTally(
             "oma_gateway_ratelimit_decisions",
             "Rate-limit decisions: allowed, denied, shadow_denied (would deny), degraded.",
-            ["caller", "decision"], registry=r,
+            ["caller", "decision"],
         )  # fmt: skip
-        self.resent = Counter(
+        self.resent = CounterTally(
             "oma_gateway_resent", "Calls sent again after OMA refused a stale session token.",
-            ["upstream"], registry=r,
+            ["upstream"],
         )  # fmt: skip
-        self.failed = Counter(
+        self.failed = CounterTally(
             "oma_gateway_failed_requests",
             "Calls answered with a gateway 5xx (or cut by shutdown), by caller and outcome; every "
             "configured caller and failing outcome is exported from 0, so increase() sees the "
-            "first failure.", ["caller", "outcome"], registry=r,
+            "first failure.", ["caller", "outcome"],
         )  # fmt: skip
         self._initialised: object = None
-        self.in_flight = Gauge(
-            "oma_gateway_requests_in_flight", "Calls being served right now.", registry=r
+        #: `inc()` / `dec()` by the app's middleware around every call (a plain float, no lock).
+        self.in_flight = GaugeTally(
+            "oma_gateway_requests_in_flight", "Calls being served right now."
         )
+        self._tallies = Tallies([
+            self.requests, self.latency, self.upstream_latency, self.added_latency,
+            self.oma_errors, self.bulk_items, self.ratelimit, self.resent, self.failed,
+            self.in_flight,
+        ])  # fmt: skip
+        r = self.registry
+        r.register(CallCollector(self._tallies))  # first, where prometheus' own metrics were
         build = Gauge(
             "oma_gateway_build_info", "The running build (value is always 1).",
             ["version", "python", "revision"], registry=r,
@@ -147,62 +148,67 @@ class Metrics:
             return
         self._initialised = settings
         for caller in (*settings.callers, "unauthenticated"):
-            self._child(self.latency, caller)
+            self.latency.touch((caller,))
             for outcome in FAILED_OUTCOMES:
-                self._child(self.failed, caller, outcome)
+                self.failed.touch((caller, outcome))
             for decision in _DECISIONS:
-                self._child(self.ratelimit, caller, decision)
+                self.ratelimit.touch((caller, decision))
         for upstream in settings.upstreams:
-            self._child(self.upstream_latency, upstream)
-            self._child(self.resent, upstream)
+            self.upstream_latency.touch((upstream,))
+            self.resent.touch((upstream,))
 
     def observe(self, call: Call) -> None:
-        caller, method = call.caller or "unauthenticated", self.method_label(call.method)
+        """Plain additions on the loop thread; `seq` odd meanwhile, so a scrape waits for the
+        call's updates to be whole (gateway.metrics_calls)."""
+        tallies = self._tallies
+        tallies.seq += 1
+        try:
+            self._count(call)
+        finally:
+            tallies.seq += 1
+
+    def _count(self, call: Call) -> None:
+        identity = call.identity
+        if identity is None:
+            caller, upstream = "unauthenticated", OTHER
+        else:
+            caller, upstream = identity.caller.name, identity.caller.upstream or OTHER
+        method = self.method_label(call.method)
         outcome = _outcome(call)
-        self._child(self.requests, caller, method, outcome).inc()
+        self.requests.inc((caller, method, outcome))
         if outcome in FAILED_OUTCOMES:
-            self._child(self.failed, caller, outcome).inc()
-        if call.duration is not None:
-            self._child(self.latency, caller).observe(call.duration)
-        if call.upstream_latency and call.duration is not None:
-            self._child(self.upstream_latency, call.upstream or OTHER).observe(
-                call.upstream_latency
-            )
-            self.added_latency.observe(max(0.0, call.duration - call.upstream_latency))
+            self.failed.inc((caller, outcome))
+        duration = call.duration
+        if duration is not None:
+            self.latency.observe((caller,), duration)
+            waited = call.upstream_latency
+            if waited:
+                self.upstream_latency.observe((upstream,), waited)
+                self.added_latency.observe((), max(0.0, duration - waited))
         if call.resent:
-            self._child(self.resent, call.upstream or OTHER).inc()
-        self._answer(call.answer, method)
+            self.resent.inc((upstream,))
+        if call.answer is not None:
+            self._answer(call.answer, method)
         self._limits(call, caller)
 
-    def _child(self, metric: Any, *labels: str) -> Any:
-        """`metric.labels(*labels)`, remembered: label values come from bounded sets, so the
-        cache is bounded too, and a dict lookup is far cheaper than prometheus' labels()."""
-        key = (metric, labels)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = metric.labels(*labels)
-        return child
-
     def method_label(self, method: str | None) -> str:
-        if method is None:
-            return OTHER
-        return method if method in catalogue() or method in self._allowed() else OTHER
+        """The method's own name when the catalogue or an allowlist names it, else "other"."""
+        return method if method is not None and method in self._known() else OTHER
 
-    def _allowed(self) -> frozenset[str]:
-        """Exact method names in any allowlist (patterns are no names); cached per config."""
-        if self.gateway is None:
-            return frozenset()
-        settings = self.gateway.runtime.settings
-        if self._methods[0] is not settings:
-            names = {m for c in settings.callers.values() for m in c.allow if _exact(m)}
+    def _known(self) -> frozenset[str]:
+        """The catalogue's names and the exact names in any allowlist (patterns are no names),
+        as one set, built once per config."""
+        settings = None if self.gateway is None else self.gateway.runtime.settings
+        if self._methods[0] is not settings or not self._methods[1]:
+            names = set(catalogue())
+            if settings is not None:
+                names.update(m for c in settings.callers.values() for m in c.allow if _exact(m))
             self._methods = (settings, frozenset(names))
         return self._methods[1]
 
-    def _answer(self, answer: dict[str, Any] | None, method: str) -> None:
-        if answer is None:
-            return
+    def _answer(self, answer: dict[str, Any], method: str) -> None:
         if answer.get("success") is not True:
-            self._child(self.oma_errors, method, _error_number(answer.get("error_number"))).inc()
+            self.oma_errors.inc((method, _error_number(answer.get("error_number"))))
         items = answer.get("ids")
         for item in items if isinstance(items, list) else ():
             if isinstance(item, dict):
@@ -211,19 +217,19 @@ class Metrics:
                     if item.get("success")
                     else "error_" + _error_number(item.get("error_number"))
                 )
-                self._child(self.bulk_items, method, word).inc()
+                self.bulk_items.inc((method, word))
 
     def _limits(self, call: Call, caller: str) -> None:
         if call.gateway_error == "rate_limited":
-            self._child(self.ratelimit, caller, "denied").inc()
+            self.ratelimit.inc((caller, "denied"))
         decision = call.limits
         if decision is None:
             return
-        self._child(self.ratelimit, caller, "allowed").inc()
+        self.ratelimit.inc((caller, "allowed"))
         if decision.shadow_denied:
-            self._child(self.ratelimit, caller, "shadow_denied").inc()
+            self.ratelimit.inc((caller, "shadow_denied"))
         if decision.degraded:
-            self._child(self.ratelimit, caller, "degraded").inc()
+            self.ratelimit.inc((caller, "degraded"))
 
 
 def _outcome(call: Call) -> str:

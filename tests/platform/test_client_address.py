@@ -35,6 +35,26 @@ def test_garbage_stops_the_walk_at_the_last_trusted_hop() -> None:
     assert client_address("::ffff:10.0.0.2", ["198.51.100.1"], NETS) == "198.51.100.1"
 
 
+def test_a_reloaded_trusted_set_judges_the_same_addresses_anew() -> None:
+    assert client_address("127.0.0.1", ["10.1.1.1"], NETS) == "10.1.1.1"  # all trusted
+    only_loopback = (ipaddress.ip_network("127.0.0.0/8"),)
+    assert client_address("127.0.0.1", ["6.6.6.6, 10.1.1.1"], only_loopback) == "10.1.1.1"
+    assert client_address("10.1.1.1", ["6.6.6.6"], only_loopback) == "10.1.1.1"
+
+
+def test_many_distinct_clients_are_each_named_right() -> None:
+    """More distinct addresses than are remembered: each is still judged, old and new alike."""
+    clients = [str(ipaddress.ip_address("198.18.0.0") + n) for n in range(5000)]
+    for client in (*clients, *clients[:10]):
+        assert client_address("10.0.0.1", [f"{client}, 10.9.9.9"], NETS) == client
+
+
+def test_long_garbage_is_no_address() -> None:
+    long = "1" * 100 + ".0.0.1"
+    assert client_address("127.0.0.1", [f"203.0.113.7, {long}"], NETS) == "127.0.0.1"
+    assert client_address("127.0.0.1", [f"203.0.113.7, {long}"], NETS) == "127.0.0.1"
+
+
 async def remote_of_one_call(
     aiohttp_client: AiohttpClient, settings: Settings, forwarded: str
 ) -> Any:
