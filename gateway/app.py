@@ -232,7 +232,7 @@ async def call_scope(request: web.Request, handler: Handler) -> web.StreamRespon
         call.gateway_error = call.gateway_error or "cancelled"
         call.finish(499)
         request.app[GATEWAY].observe(call)
-        trace.end(499, _span_attributes(call))
+        _end(trace, 499, call)
         raise
     finally:
         in_flight.dec()
@@ -244,7 +244,7 @@ async def call_scope(request: web.Request, handler: Handler) -> web.StreamRespon
             response.headers.update(ratelimit_headers(call.limits))
     call.finish(response.status)
     request.app[GATEWAY].observe(call)
-    trace.end(response.status, _span_attributes(call))
+    _end(trace, response.status, call)
     return response
 
 
@@ -252,6 +252,11 @@ def _request_finished(request: web.Request) -> None:
     connections = request.app.get(CONNECTIONS)
     if connections is not None:
         connections.request_finished(request)  # idle from here: the next byte starts its clock
+
+
+def _end(trace: tracing.CallSpan, status: int, call: Call) -> None:
+    if trace.recording:  # not exporting: no attributes to build
+        trace.end(status, _span_attributes(call))
 
 
 def _span_attributes(call: Call) -> dict[str, str | None]:

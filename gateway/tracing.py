@@ -86,6 +86,11 @@ class CallSpan:
         self.trace_id = trace_id
         self._span, self._token = otel_span, token
 
+    @property
+    def recording(self) -> bool:
+        """Whether this call has a span (the attributes of `end` are wanted only then)."""
+        return self._span is not None
+
     def end(self, status: int | None, attributes: Mapping[str, str | None]) -> None:
         if self._span is None:
             return
