@@ -21,7 +21,8 @@ import contextlib
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from .scripts import Client, Script
 
@@ -29,6 +30,11 @@ __all__ = ["Coalescer"]
 
 Job = tuple[list[str], list[Any], "asyncio.Future[Any]"]
 Check = tuple[list[str], list[Any]]
+
+
+class PartialRoundTrip(RedisError):
+    """The connection broke after some checks of a batch ran: not sent again (it would count
+    them twice); the store reports a failure like any other."""
 
 
 class Coalescer:
@@ -100,23 +106,33 @@ class Coalescer:
         return list(await pipe.execute(raise_on_error=False))
 
     async def _raw(self, client: Redis, checks: list[Check]) -> list[Any]:
+        try:
+            return await self._round_trip(client, checks)
+        except (RedisConnectionError, OSError):
+            # A pooled connection the server dropped (a restart, its idle timeout) fails before
+            # any check ran: once more on a fresh connection, as redis-py's own retry does.
+            return await self._round_trip(client, checks)
+
+    async def _round_trip(self, client: Redis, checks: list[Check]) -> list[Any]:
         pool = client.connection_pool
         connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+        replies: list[Any] = []
         try:
             sha = self._script.sha
             packed = connection.pack_commands(
                 [("EVALSHA", sha, len(keys), *keys, *args) for keys, args in checks]
             )
             await connection.send_packed_command(packed, check_health=False)
-            replies: list[Any] = []
             for _ in checks:
                 try:
                     replies.append(await connection.read_response())
                 except ResponseError as exc:  # this check's error (NOSCRIPT...): the rest follow
                     replies.append(exc)
-        except BaseException:
+        except BaseException as exc:
             # Failed, timed out or cancelled mid-way: replies may still be on the wire.
             await connection.disconnect()
+            if replies and isinstance(exc, RedisConnectionError | OSError):
+                raise PartialRoundTrip("connection lost after some checks ran") from exc
             raise
         finally:
             await pool.release(connection)

@@ -146,3 +146,19 @@ async def test_ping_answers_false_rather_than_raising_while_redis_is_down(
     assert await store.ping()
     doomed.kill()
     assert not await store.ping()
+
+
+async def test_a_check_after_a_redis_restart_reaches_the_new_server_not_the_fallback(
+    doomed: RedisProcess, open_redis_store: OpenStore
+) -> None:
+    """The pooled connection died with the old server: the lean round trip sends again on a
+    fresh one (as redis-py's retry does) rather than failing the call to the local budget."""
+    store = open_redis_store(doomed.url)
+    assert not (await store.limiter.check(RULES)).degraded  # a pooled connection now
+    doomed.kill()
+    await asyncio.to_thread(doomed.start)  # same port, empty
+
+    decision = await store.limiter.check(RULES)
+
+    assert not decision.degraded
+    assert store.errors["limit"] == 0 and store.fallbacks["limit"] == 0
