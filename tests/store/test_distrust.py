@@ -25,11 +25,19 @@ from .conftest import OpenStore, new_key
 
 SESSION = "oma-gw:{oma}:session"
 LEASE = "oma-gw:{oma}:session:lease"
-NOW = time.time()
+_BEGAN = [time.time()]
+
+
+@pytest.fixture(autouse=True)
+def _this_test_began() -> None:
+    """Tokens are made relative to this test's start, not the module's import: a long suite
+    run (13 min) had outlived their 600 s lifetime before the tests ran."""
+    _BEGAN[0] = time.time()
 
 
 def stored(lifetime: float = 600.0) -> StoredToken:
-    return StoredToken(Secret("tok-" + "x" * 20), NOW, NOW + lifetime, NOW + lifetime * 0.75)
+    began = _BEGAN[0]
+    return StoredToken(Secret("tok-" + "x" * 20), began, began + lifetime, began + lifetime * 0.75)
 
 
 @pytest.fixture

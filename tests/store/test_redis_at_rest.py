@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
 from redis.asyncio import Redis
 
 from gateway.secrets import Secret
@@ -17,11 +18,19 @@ from .conftest import OpenStore, new_key
 RAW = "raw-session-token-0123456789abcdef"
 
 
-NOW = time.time()
+_BEGAN = [time.time()]
+
+
+@pytest.fixture(autouse=True)
+def _this_test_began() -> None:
+    """Tokens are made relative to this test's start, not the module's import: a long suite
+    run (13 min) had outlived their 600 s lifetime before the tests ran."""
+    _BEGAN[0] = time.time()
 
 
 def stored(value: str = RAW, lifetime: float = 600.0) -> StoredToken:
-    return StoredToken(Secret(value), NOW, NOW + lifetime, NOW + lifetime * 0.75)
+    began = _BEGAN[0]
+    return StoredToken(Secret(value), began, began + lifetime, began + lifetime * 0.75)
 
 
 def as_bytes(value: bytes | str) -> bytes:
