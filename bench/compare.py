@@ -32,12 +32,20 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as `python bench/compare.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import constant, gateway, nginx, redis_server
+from bench import constant, nginx, redis_server
 from bench.cpu import tree_cpu_seconds
+from bench.gateway import GatewaySetup
 from bench.loadgen import Result, Target, have_wrk, run_closed
 from bench.openloop import run_open
 from bench.procs import Children, free_port, http_ok, pinned, raise_nofile, wait_port
-from bench.systems import Running, gateway_headers, start_baseline, start_gateway, start_stub
+from bench.systems import (
+    Running,
+    gateway_headers,
+    gateway_ready,
+    launch_gateway,
+    start_baseline,
+    start_stub,
+)
 
 PROXY_CPU = "0"  # the proxy under test, alone
 LOAD_CPU = "1"  # wrk, the nginx upstream, redis
@@ -57,6 +65,7 @@ class Options:
     tool: str
     scaling: bool = True
     latency: bool = True
+    slow_connections: int = 2000  # offered to the 100 ms upstream rows (quick: 200)
 
 
 @dataclass
@@ -157,11 +166,9 @@ class Systems:
         running = start_baseline(self.kids, self.upstream_url, loop, PROXY_CPU, name=f"bare-{loop}")
         return self._subject(f"bare aiohttp, {loop}", [running])
 
-    def setup(
-        self, store: str, upstream_url: str | None = None, workers: int = 1
-    ) -> gateway.GatewaySetup:
+    def setup(self, store: str, upstream_url: str | None = None, workers: int = 1) -> GatewaySetup:
         full = store == "redis"
-        return gateway.GatewaySetup(
+        return GatewaySetup(
             free_port(),
             free_port(),
             upstream_url or self.upstream_url,
@@ -174,15 +181,34 @@ class Systems:
     def gateway(
         self,
         label: str,
-        setups: list[gateway.GatewaySetup],
+        setups: list[GatewaySetup],
         cpu: str | None = PROXY_CPU,
         env: dict[str, str] | None = None,
     ) -> Subject:
-        started = [
-            start_gateway(self.kids, s, self.tmp, f"gw-{i}-{s.listen_port}", cpu=cpu, env=env)[0]
-            for i, s in enumerate(setups)
+        return self.gateways([(label, setups)], cpu, env)[0]
+
+    def gateways(
+        self,
+        specs: list[tuple[str, list[GatewaySetup]]],
+        cpu: str | None = PROXY_CPU,
+        env: dict[str, str] | None = None,
+    ) -> list[Subject]:
+        """One subject per (label, setups), every process launched first: each takes seconds
+        to come up, so they come up together."""
+        launched = [
+            [
+                launch_gateway(self.kids, s, self.tmp, f"gw-{s.listen_port}", cpu=cpu, env=env)[0]
+                for s in setups
+            ]
+            for _, setups in specs
         ]
-        return self._subject(label, started, gateway_headers())
+        for group in launched:
+            for running in group:
+                gateway_ready(self.kids, running, f"gw-{running.port}")
+        return [
+            self._subject(label, group, gateway_headers())
+            for (label, _), group in zip(specs, launched, strict=True)
+        ]
 
     def _subject(
         self, label: str, running: list[Running], headers: dict[str, str] | None = None
@@ -208,12 +234,32 @@ def header(title: str) -> list[str]:
     ]
 
 
-def main_table(systems: Systems, opts: Options) -> tuple[list[str], float]:
-    """The four subjects side by side; also the gateway's maximum, for the latency section."""
-    asyncio_, uvloop_ = systems.baseline("asyncio"), systems.baseline("uvloop")
-    memory = systems.gateway("gateway memory://, audit file", [systems.setup("memory")])
-    redis = systems.gateway("gateway redis:// + limits, audit file", [systems.setup("redis")])
-    subjects = [asyncio_, uvloop_, memory, redis]
+@dataclass
+class Main:
+    """The main table's subjects: the latency section loads them again (no new processes)."""
+
+    asyncio: Subject
+    uvloop: Subject
+    memory: Subject
+    redis: Subject
+
+    @classmethod
+    def start(cls, systems: Systems) -> Main:
+        memory, redis = systems.gateways(
+            [
+                ("gateway memory://, audit file", [systems.setup("memory")]),
+                ("gateway redis:// + limits, audit file", [systems.setup("redis")]),
+            ]
+        )
+        return cls(systems.baseline("asyncio"), systems.baseline("uvloop"), memory, redis)
+
+    def all(self) -> list[Subject]:
+        return [self.asyncio, self.uvloop, self.memory, self.redis]
+
+
+def main_table(systems: Systems, opts: Options, main: Main) -> list[str]:
+    """The four subjects side by side, in alternating rounds."""
+    asyncio_, uvloop_, memory, redis = subjects = main.all()
     alternate(subjects, opts, LOAD_CPU, "main table")
     out = header(
         f"main table: constant nginx upstream and wrk on CPU {LOAD_CPU}, the proxy alone on CPU "
@@ -230,18 +276,18 @@ def main_table(systems: Systems, opts: Options) -> tuple[list[str], float]:
         ratio(redis, uvloop_),
         ratio(uvloop_, asyncio_, "(what uvloop alone buys)"),
     ]
-    for subject in subjects:
-        subject.stop(systems.kids)
-    return out, memory.rps
+    return out
 
 
 def scaling(systems: Systems, opts: Options) -> list[str]:
-    one = systems.gateway("1 replica, --workers 1", [systems.setup("redis")], cpu=None)
-    two = systems.gateway("1 replica, --workers 2", [systems.setup("redis", workers=2)], cpu=None)
-    three = systems.gateway(
-        "3 replicas x --workers 1, one Redis", [systems.setup("redis") for _ in range(3)], cpu=None
+    one, two, three = subjects = systems.gateways(
+        [
+            ("1 replica, --workers 1", [systems.setup("redis")]),
+            ("1 replica, --workers 2", [systems.setup("redis", workers=2)]),
+            ("3 replicas x --workers 1, one Redis", [systems.setup("redis") for _ in range(3)]),
+        ],
+        cpu=None,
     )
-    subjects = [one, two, three]
     alternate(subjects, opts, LOAD_CPU, "scaling")
     out = header(
         "scaling: gateway redis:// + limits, audit file; unpinned (wrk, nginx and redis stay "
@@ -255,28 +301,28 @@ def scaling(systems: Systems, opts: Options) -> list[str]:
     return out
 
 
-def latency(systems: Systems, opts: Options, max_rps: float) -> list[str]:
+def latency(systems: Systems, opts: Options, main: Main) -> list[str]:
     """Open loop at half the gateway's maximum: the constant upstream, then a 100 ms one."""
-    rate = max_rps / 2
+    rate = main.memory.rps / 2
     slow = start_stub(systems.kids, delay=0.1, name="stub-100ms")
     slow_url = f"http://127.0.0.1:{slow.port}/api"
     runs = {
-        "bare aiohttp, asyncio": systems.baseline("asyncio"),
-        "gateway memory://": systems.gateway("gw", [systems.setup("memory")]),
-        "gateway redis:// + limits": systems.gateway("gw", [systems.setup("redis")]),
+        "bare aiohttp, asyncio": main.asyncio,
+        "gateway memory://": main.memory,
+        "gateway redis:// + limits": main.redis,
         "bare aiohttp, asyncio, 100 ms upstream": _slow_baseline(systems, slow_url),
         "gateway memory://, 100 ms upstream": systems.gateway(
             "gw", [systems.setup("memory", slow_url)]
         ),
     }
-    slow_connections = 2000
+    slow_connections = opts.slow_connections
     results: dict[str, list[Result]] = {k: [] for k in runs}
     for round_ in range(1, opts.rounds + 1):
         for label, subject in runs.items():
             conns = slow_connections if "100 ms" in label else opts.connections
             say(f"open loop {rate:,.0f} req/s, round {round_}/{opts.rounds}: {label}")
             if opts.warmup > 0:  # a fresh process's first seconds (imports, pools) are not it
-                run_open(subject.targets[0], rate, conns, max(opts.warmup, 1.0), LOAD_CPU)
+                run_open(subject.targets[0], rate, conns, opts.warmup, LOAD_CPU)
             results[label].append(
                 run_open(subject.targets[0], rate, conns, opts.duration, LOAD_CPU)
             )
@@ -316,12 +362,14 @@ def _median(results: list[Result]) -> Result:
 
 def run(kids: Children, tmp: Path, opts: Options) -> str:
     systems = Systems(kids, tmp)
-    table, gateway_max = main_table(systems, opts)
-    sections = [table]
-    if opts.scaling:
-        sections.append(scaling(systems, opts))
+    main = Main.start(systems)
+    sections = [main_table(systems, opts, main)]
     if opts.latency:
-        sections.append(latency(systems, opts, gateway_max))
+        sections.append(latency(systems, opts, main))
+    for subject in main.all():
+        subject.stop(kids)
+    if opts.scaling:
+        sections.insert(1, scaling(systems, opts))
     rule, out = "-" * WIDTH, ["=" * WIDTH]
     for section in sections:
         out += [*section, rule]
@@ -348,6 +396,7 @@ def parse(argv: Sequence[str] | None) -> Options:
         tool="wrk",
         scaling=not a.no_scaling,
         latency=not a.no_latency,
+        slow_connections=200 if a.quick else 2000,
     )
 
 

@@ -72,6 +72,8 @@ def config(setup: GatewaySetup) -> dict[str, object]:
     if setup.limits and setup.method_limits:
         caller["method_limits"] = {"get_user": dict(HIGH_LIMIT)}
     conf: dict[str, object] = {
+        # No load balancer to take the replica out first: a stopped bench gateway exits at once.
+        "drain_delay": "0s",
         "listen": f"127.0.0.1:{setup.listen_port}",
         "admin_listen": f"127.0.0.1:{setup.admin_port}",
         "store": {"url": setup.store_url, "encryption_key_env": STORE_KEY_ENV},

@@ -107,6 +107,7 @@ def parse(argv: Sequence[str] | None) -> Options:
             warmup=0.5 if a.quick else 2.0,
             connections=32,
             tool=tool,
+            slow_connections=200 if a.quick else 2000,
         ),
     )
 

@@ -116,6 +116,36 @@ def checked_config(setup: gateway.GatewaySetup, path: Path) -> tuple[Path, str]:
     return path, ""
 
 
+def launch_gateway(
+    kids: Children,
+    setup: gateway.GatewaySetup,
+    tmp: Path,
+    name: str,
+    cpu: str | None = PROXY_CPU,
+    env: dict[str, str] | None = None,
+) -> tuple[Running, str]:
+    """Start `oma-gateway serve` without waiting for it (`gateway_ready` waits)."""
+    conf, note = checked_config(setup, tmp / f"{name}.yaml")
+    cmd = pinned(gateway.command(conf, setup.workers), cpu)
+    proc = kids.start(name, cmd, {**gateway.environment(), **(env or {})})
+    return Running(proc, setup.listen_port, setup.admin_port), note
+
+
+def gateway_ready(kids: Children, running: Running, name: str, warm: bool = True) -> None:
+    """Ready once /healthz answers, the listener accepts and (if `warm`) one call succeeds."""
+    proc = running.proc
+    try:
+        wait_http(f"http://127.0.0.1:{running.admin_port}/healthz", timeout=30, proc=proc)
+        wait_port(running.port, timeout=30, proc=proc)  # workers listen after the supervisor
+        if warm:
+            target = running.target(gateway_headers())
+            answer = http_ok(target.url, target.body, target.all_headers())
+            if orjson.loads(answer).get("success") is not True:
+                raise RuntimeError(f"gateway answered {answer[:200]!r}")
+    except Exception as exc:
+        raise RuntimeError(f"{name} not ready: {exc}\n{kids.log_tail(name)}") from exc
+
+
 def start_gateway(
     kids: Children,
     setup: gateway.GatewaySetup,
@@ -125,19 +155,7 @@ def start_gateway(
     cpu: str | None = PROXY_CPU,
     env: dict[str, str] | None = None,
 ) -> tuple[Running, str]:
-    """Start `oma-gateway serve`; ready once /healthz answers and (if `warm`) one call succeeds."""
-    conf, note = checked_config(setup, tmp / f"{name}.yaml")
-    cmd = pinned(gateway.command(conf, setup.workers), cpu)
-    proc = kids.start(name, cmd, {**gateway.environment(), **(env or {})})
-    running = Running(proc, setup.listen_port, setup.admin_port)
-    try:
-        wait_http(f"http://127.0.0.1:{setup.admin_port}/healthz", timeout=30, proc=proc)
-        wait_port(setup.listen_port, timeout=30, proc=proc)  # workers listen after the supervisor
-        if warm:
-            target = running.target(gateway_headers())
-            answer = http_ok(target.url, target.body, target.all_headers())
-            if orjson.loads(answer).get("success") is not True:
-                raise RuntimeError(f"gateway answered {answer[:200]!r}")
-    except Exception as exc:
-        raise RuntimeError(f"{name} not ready: {exc}\n{kids.log_tail(name)}") from exc
+    """Start `oma-gateway serve` and wait until it serves."""
+    running, note = launch_gateway(kids, setup, tmp, name, cpu, env)
+    gateway_ready(kids, running, name, warm)
     return running, note
