@@ -184,7 +184,9 @@ class Segment:
             out.add(encode(_chain_start("torn_line", 0, self.writer, recovery)))
 
     def _tail(self, out: _Lines, checkpoint: bool) -> None:
-        if out.count and self.unsigned_since is None:
+        # Unsigned lines wait for a checkpoint only when there is a key to sign one: without
+        # it, a clock that never stops made the writer wake without pause (a core spinning).
+        if out.count and self.signer is not None and self.unsigned_since is None:
             self.unsigned_since = time.monotonic()
         if checkpoint and self.signer is not None and out.prev is not None:
             out.checkpoint(self.signer.checkpoint(out.prev), signed=True)

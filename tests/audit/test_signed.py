@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from pathlib import Path
 
 import pytest
 from structlog.testing import capture_logs
 
+from gateway.audit.chain import ChainWriter
 from gateway.audit.lines import seal
 from gateway.audit.sign import Signer
 
@@ -180,3 +183,27 @@ def test_a_vanished_audit_volume_is_not_retried_in_a_busy_loop(
     time.sleep(0.5)
     assert writer.write_errors < 30 and writer.healthy is False
     writer.close()
+
+
+def _thread_cpu_seconds(name: str) -> float:
+    thread = next(t for t in threading.enumerate() if t.name == name)
+    stat = Path(f"/proc/self/task/{thread.native_id}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_without_a_key_an_idle_writer_sleeps_past_the_checkpoint_interval(
+    tmp_path: Path,
+) -> None:
+    """Without a signing key no checkpoint ever comes: the writer used to wake without pause
+    once a line had waited `checkpoint_interval` for one, a core spinning for good."""
+    writer = ChainWriter(tmp_path / "audit.jsonl", checkpoint_interval=0.05)
+    writer.start()
+    writer.submit({"event": "audit", "n": 1})
+    wait_for(lambda: writer.written == 2)  # chain_start and the record
+    time.sleep(0.1)  # past the interval
+    before = _thread_cpu_seconds("audit-writer")
+    time.sleep(1.0)
+    spent = _thread_cpu_seconds("audit-writer") - before
+    writer.close()
+    assert spent < 0.1, f"the idle writer spent {spent:.2f} s of CPU in 1 s"
