@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import os
 import signal
 import sys
@@ -66,6 +67,22 @@ def run(
     return uvloop.run(serve(settings, config_path, banner, seat))
 
 
+#: Allocations between young collections (CPython's default is 700). A call allocates a few
+#: hundred objects, so the default collected the young generation every call or two, and with
+#: thousands of connections open each older collection walked all their objects: at 2,000
+#: connections the collector took a tenth of the loop. Garbage here is rarely cyclic.
+GC_YOUNG = 50_000
+
+
+def _steady_gc() -> None:
+    """What was built to start (config, policies, modules) is never garbage: the collector stops
+    walking it (`gc.freeze`), and the young generation is collected less often."""
+    gc.collect()
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG, older, oldest)
+
+
 async def serve(
     settings: Settings,
     config_path: Path | None,
@@ -105,6 +122,7 @@ async def serve(
             log_config_warnings(settings)
             if banner:
                 print(banner, file=sys.stderr, flush=True)
+            _steady_gc()
             await stop.wait()
             await _drain(parts.app, runner, delay=not interrupted.is_set())
         await admin.cleanup()
