@@ -59,6 +59,8 @@ class GatewaySetup:
     audit_file: Path | None = None
     timeout: str = "20s"
     workers: int = 1
+    #: Callers' connections the gateway holds at once (its default, 4096, refuses the rest).
+    max_connections: int | None = None
 
 
 def config(setup: GatewaySetup) -> dict[str, object]:
@@ -94,6 +96,8 @@ def config(setup: GatewaySetup) -> dict[str, object]:
     }
     if setup.audit_file is not None:
         conf["audit"] = {"file": str(setup.audit_file)}
+    if setup.max_connections is not None:
+        conf["max_connections"] = setup.max_connections
     return conf
 
 

@@ -85,7 +85,10 @@ def run_inflight(
         return out
     say(f"in flight: {calls} calls through the gateway (cold token cache)")
     stub = start_stub(kids, UPSTREAM_DELAY, "stub-slow-gateway")
-    setup = gateway.GatewaySetup(free_port(), free_port(), f"http://127.0.0.1:{stub.port}/api")
+    # Every call on its own connection: the caller cap must admit them all (plus the probes).
+    setup = gateway.GatewaySetup(
+        free_port(), free_port(), f"http://127.0.0.1:{stub.port}/api", max_connections=calls + 64
+    )
     try:
         gw, _ = start_gateway(kids, setup, tmp, "gw-inflight", warm=False)
     except RuntimeError as exc:

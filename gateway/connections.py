@@ -56,10 +56,16 @@ def raise_fd_limit() -> int:
     return soft
 
 
-def fd_cap(max_connections: int, fd_limit: int) -> int:
-    """Callers' connections this process can hold without running out of descriptors: half of
-    what the reserve leaves, since each may also hold one upstream connection."""
-    return max(1, min(max_connections, (fd_limit - FD_RESERVE) // 2))
+def fd_cap(max_connections: int, fd_limit: int, upstream_sockets: int | None = None) -> int:
+    """Callers' connections this process can hold without running out of descriptors.
+
+    Each caller's call may hold one upstream connection, so half of what the reserve leaves is
+    always safe. When the upstream pools are bounded (`upstream_sockets` in all), the callers
+    may have the rest beside them: an upstream socket exists only for a caller's call or idle in
+    a pool, so callers plus `upstream_sockets` never exceed the limit either."""
+    usable = fd_limit - FD_RESERVE
+    beside = usable - upstream_sockets if upstream_sockets is not None else 0
+    return max(1, min(max_connections, max(usable // 2, beside)))
 
 
 class ConnectionGuard:

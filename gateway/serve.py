@@ -67,6 +67,13 @@ def run(
     return uvloop.run(serve(settings, config_path, banner, seat))
 
 
+def _upstream_sockets(settings: Settings) -> int | None:
+    """Upstream sockets this process may open at most: per upstream its call pool and its
+    aiohttp session (downloads, proxies), each `max_connections`; None when one is unbounded."""
+    sizes = [u.max_connections for u in settings.upstreams.values()]
+    return None if 0 in sizes else 2 * sum(sizes)
+
+
 #: Allocations between young collections (CPython's default is 700). A call allocates a few
 #: hundred objects, so the default collected the young generation every call or two, and with
 #: thousands of connections open each older collection walked all their objects: at 2,000
@@ -132,7 +139,7 @@ async def serve(
 
 def _guard(settings: Settings) -> ConnectionGuard:
     """Callers' connections bounded by the config and by what the fd limit can hold."""
-    cap = fd_cap(settings.max_connections, raise_fd_limit())
+    cap = fd_cap(settings.max_connections, raise_fd_limit(), _upstream_sockets(settings))
     return ConnectionGuard(client_timeout=settings.client_timeout, max_connections=cap)
 
 

@@ -45,3 +45,12 @@ def test_the_connection_cap_fits_the_descriptor_limit() -> None:
     assert fd_cap(4096, 1024) == (1024 - FD_RESERVE) // 2 == 480
     assert fd_cap(4096, 1_048_576) == 4096
     assert fd_cap(4096, 10) == 1
+
+
+def test_with_bounded_upstream_pools_callers_get_what_the_pools_leave() -> None:
+    # 20,000 descriptors, one upstream of 1,024 (its call pool and session): 10,000 callers fit,
+    # where halving the limit admitted 9,968 and the bench's 10,000 in flight lost 32.
+    assert fd_cap(30_000, 20_000, upstream_sockets=2048) == 20_000 - FD_RESERVE - 2048 == 17_888
+    assert fd_cap(16384, 20_000) == (20_000 - FD_RESERVE) // 2
+    # Pools larger than half the limit: halving stays the safe bound.
+    assert fd_cap(16384, 1024, upstream_sockets=2048) == (1024 - FD_RESERVE) // 2
