@@ -18,12 +18,9 @@ that answers after 100 ms. Progress goes to stderr, the tables to stdout.
 from __future__ import annotations
 
 import argparse
-import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -37,7 +34,7 @@ from bench.cpu import tree_cpu_seconds
 from bench.gateway import GatewaySetup
 from bench.loadgen import Result, Target, have_wrk, run_closed
 from bench.openloop import run_open
-from bench.procs import Children, free_port, http_ok, pinned, raise_nofile, wait_port
+from bench.procs import Children, free_port, http_ok, pinned, print_table, wait_port
 from bench.systems import (
     Running,
     gateway_headers,
@@ -402,18 +399,12 @@ def parse(argv: Sequence[str] | None) -> Options:
 
 def main(argv: Sequence[str] | None = None) -> int:
     opts = parse(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    raise_nofile()
-    tmp = Path(tempfile.mkdtemp(prefix="oma-compare-"))
-    try:
+
+    def build(tmp: Path) -> str:
         with Children(tmp) as kids:
-            table = run(kids, tmp, opts)
-    except Exception:
-        say(f"failed; child logs kept in {tmp}")
-        raise
-    shutil.rmtree(tmp, ignore_errors=True)
-    print(table, flush=True)
-    return 0
+            return run(kids, tmp, opts)
+
+    return print_table("oma-compare-", build)
 
 
 if __name__ == "__main__":

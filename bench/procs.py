@@ -10,14 +10,16 @@ import contextlib
 import ctypes
 import os
 import resource
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -154,6 +156,23 @@ class Children:
     ) -> None:
         for _, proc in reversed(list(self.procs)):
             self.stop(proc)
+
+
+def print_table(prefix: str, build: Callable[[Path], str]) -> int:
+    """`build(tmp)` in a fresh temporary folder, its table printed; the folder removed after,
+    kept (and named on stderr) when it failed. SIGTERM unwinds like Ctrl-C, so every child a
+    `Children` block started is stopped on the way out."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    raise_nofile()
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        table = build(tmp)
+    except Exception:
+        print(f"[bench] failed; child logs kept in {tmp}", file=sys.stderr, flush=True)
+        raise
+    shutil.rmtree(tmp, ignore_errors=True)
+    print(table, flush=True)
+    return 0
 
 
 def die_with_parent() -> None:

@@ -15,10 +15,7 @@ stopped on exit.
 from __future__ import annotations
 
 import argparse
-import shutil
-import signal
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +30,7 @@ from bench.checks import evidence
 from bench.inflight import run_inflight
 from bench.loadgen import Result, Target, have_wrk, median_result, run_closed
 from bench.openloop import run_open
-from bench.procs import Children, free_port, http_ok, raise_nofile
+from bench.procs import Children, free_port, http_ok, print_table
 from bench.report import AddedLatency, InflightFigures, Ratio, Row, render
 from bench.systems import (
     BODY,
@@ -288,21 +285,14 @@ def main_section(kids: Children, tmp: Path, opts: compare.Options) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     opts = parse(argv)
-    # SIGTERM unwinds like Ctrl-C, so that every child is stopped on the way out.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    raise_nofile()
-    tmp = Path(tempfile.mkdtemp(prefix="oma-bench-"))
-    try:
+
+    def build(tmp: Path) -> str:
         with Children(tmp) as kids:
             main_table = "" if opts.main is None else main_section(kids, tmp, opts.main)
         with Children(tmp) as kids:
-            table = main_table + Bench(opts, kids, tmp).run()
-    except Exception:
-        say(f"failed; child logs kept in {tmp}")
-        raise
-    shutil.rmtree(tmp, ignore_errors=True)
-    print(table, flush=True)
-    return 0
+            return main_table + Bench(opts, kids, tmp).run()
+
+    return print_table("oma-bench-", build)
 
 
 if __name__ == "__main__":
