@@ -160,11 +160,18 @@ def _host_port(text: str) -> HostPort:
     return HostPort(host.strip("[]"), int(port))
 
 
-def _check_config(args: argparse.Namespace) -> int:
+def _loaded(file: Path, read_secrets: bool) -> Settings | None:
+    """The config of a command that reads one, or None once its problems are printed."""
     try:
-        settings = load_settings(args.file, read_secrets=not args.no_secrets)
+        return load_settings(file, read_secrets=read_secrets)
     except ConfigError as exc:
-        _print_problems(args.file, exc)
+        _print_problems(file, exc)
+        return None
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    settings = _loaded(args.file, read_secrets=not args.no_secrets)
+    if settings is None:
         return 1
     _print_warnings(settings.warnings)
     unread = " (secrets not read)" if args.no_secrets else ""
@@ -187,10 +194,8 @@ def _config_show(args: argparse.Namespace) -> int:
     """Secrets are never read for this: they would only be masked."""
     from .config_show import render
 
-    try:
-        settings = load_settings(args.file, read_secrets=False)
-    except ConfigError as exc:
-        _print_problems(args.file, exc)
+    settings = _loaded(args.file, read_secrets=False)
+    if settings is None:
         return 1
     _print_warnings(settings.warnings)
     print(render(settings), end="")
@@ -216,10 +221,8 @@ def _keys_digest(args: argparse.Namespace) -> int:
 
 
 def _keys_list(args: argparse.Namespace) -> int:
-    try:
-        settings = load_settings(args.file, read_secrets=False)
-    except ConfigError as exc:
-        _print_problems(args.file, exc)
+    settings = _loaded(args.file, read_secrets=False)
+    if settings is None:
         return 1
     now = datetime.now(UTC)
     for caller in settings.callers.values():
