@@ -6,6 +6,7 @@ workers too; cleanup always runs (context managers) and kills what is still aliv
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import re
@@ -14,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -182,3 +183,18 @@ def wait_ready(admin_url: str, timeout: float = 20.0) -> None:
                 return
         time.sleep(0.1)
     raise TimeoutError(f"{admin_url}/readyz never answered 200")
+
+
+async def until(
+    what: str,
+    check: Callable[[], Awaitable[object]],
+    want: object = True,
+    seconds: float = 3.0,
+    every: float = 0.02,
+) -> None:
+    """Poll `check()` until it answers `want`, for up to `seconds`."""
+    for _ in range(max(1, round(seconds / every))):
+        if await check() == want:
+            return
+        await asyncio.sleep(every)
+    raise AssertionError(f"{what} never became {want!r} within {seconds:g} s")

@@ -5,14 +5,21 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
 import pytest
 
 from .load import call
-from .procs import Ports, config, gateway_process, sandbox_process, wait_ready, write_config
+from .procs import (
+    Ports,
+    config,
+    gateway_process,
+    sandbox_process,
+    until,
+    wait_ready,
+    write_config,
+)
 
 SLOW_CALLS = 8
 LATENCY = "1"  # seconds the sandbox takes over every answer
@@ -32,15 +39,6 @@ async def not_ready(admin_url: str) -> bool:
             return got.status == 503
     except aiohttp.ClientError:
         return False
-
-
-async def until(what: str, check: Callable[[], Awaitable[bool]]) -> None:
-    """Poll `check` for up to three seconds."""
-    for _ in range(150):
-        if await check():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"{what} did not happen in time")
 
 
 @pytest.mark.parametrize("workers", [1, 2])

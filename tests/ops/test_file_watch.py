@@ -19,7 +19,7 @@ import yaml
 
 from ..support import OMA_PASSWORD
 from .load import call
-from .procs import Ports, config, gateway_process, sandbox_process, wait_ready
+from .procs import Ports, config, gateway_process, sandbox_process, until, wait_ready
 
 
 class Projected:
@@ -63,14 +63,6 @@ async def degraded(admin_url: str) -> bool:
     return any(b.get("degraded") for b in bodies)
 
 
-async def until_status(what: str, check: Any, want: object) -> None:
-    for _ in range(150):
-        if await check() == want:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{what} never became {want}")
-
-
 @pytest.mark.parametrize("workers", [1, 2])
 async def test_a_swapped_secret_and_config_take_effect_without_a_signal(
     tmp_path: Path, workers: int
@@ -82,17 +74,21 @@ async def test_a_swapped_secret_and_config_take_effect_without_a_signal(
         configs.publish({"config.yaml": document(oma, ports, secrets, "billing")})
         argv = ("serve", "--config", str(configs.path("config.yaml")), "--workers", str(workers))
         with gateway_process(*argv) as gateway:
+
+            async def is_degraded() -> bool:
+                return await degraded(ports.admin_url)
+
             await asyncio.to_thread(gateway.wait_for, "oma_login_rejected", workers)
-            await until_status("degraded", lambda: degraded(ports.admin_url), True)
+            await until("degraded", is_degraded, True, seconds=15, every=0.1)
             # The password runbook: fix the Secret; kubelet swaps the mounted file.
             secrets.publish({"oma-password": OMA_PASSWORD + "\n"})
             await asyncio.to_thread(gateway.wait_for, "config_files_changed", 1, 15)
-            await until_status("not degraded", lambda: degraded(ports.admin_url), False)
+            await until("not degraded", is_degraded, False, seconds=15, every=0.1)
             # A ConfigMap edit: a second caller appears.
             configs.publish({"config.yaml": document(oma, ports, secrets, "billing", "support")})
             async with aiohttp.ClientSession() as session:
-                await until_status("support's call", lambda: call(session, ports.url, "support"),
-                                   200)  # fmt: skip
+                support = lambda: call(session, ports.url, "support")  # noqa: E731
+                await until("support's call", support, 200, seconds=15, every=0.1)
                 billing = await call(session, ports.url, "billing")
             reloads = gateway.count("config_reloaded")
             gateway.signal(signal.SIGTERM)
