@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -79,19 +79,23 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def redis_server(port: int | None = None) -> Iterator[str]:
-    """A real, throwaway redis-server on a free loopback port; yields its URL."""
+def redis_server(
+    port: int | None = None, options: Sequence[str] = (), tls: bool = False
+) -> Iterator[str]:
+    """A real, throwaway redis-server on a free loopback port; yields its URL. `options` are
+    more of redis-server's own (a password, TLS files); with `tls` it listens only for TLS."""
     binary = shutil.which("redis-server")
     assert binary, "redis-server is required (Debian package redis-server)"
     port = port or free_port()
+    listen = ["--port", "0", "--tls-port", str(port)] if tls else ["--port", str(port)]
     proc = subprocess.Popen(  # noqa: S603 (a fixed binary and our own arguments)
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        [binary, *listen, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", *options],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
         wait_for_port(port)
-        yield f"redis://127.0.0.1:{port}/0"
+        yield f"{'rediss' if tls else 'redis'}://127.0.0.1:{port}/0"
     finally:
         proc.terminate()
         proc.wait(timeout=10)

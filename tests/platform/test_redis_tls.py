@@ -6,11 +6,8 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
-import shutil
 import signal
-import subprocess
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,28 +15,16 @@ import pytest
 from gateway.store.connect import connect
 
 from ..ops.procs import Ports, config, gateway_process, sandbox_process, wait_ready, write_config
-from ..support import KEYS, free_port, wait_for_port
+from ..support import KEYS, redis_server
 from .certs import Pki, make_pki
 
 
-@contextlib.contextmanager
-def tls_redis(pki: Pki) -> Iterator[str]:
-    binary = shutil.which("redis-server")
-    assert binary, "redis-server is required"
-    port = free_port()
-    proc = subprocess.Popen(  # noqa: S603 (a fixed binary and our own arguments)
-        [binary, "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1",
-         "--tls-cert-file", str(pki.cert_file), "--tls-key-file", str(pki.key_file),
-         "--tls-ca-cert-file", str(pki.ca_file), "--tls-auth-clients", "no",
-         "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+def tls_redis(pki: Pki) -> contextlib.AbstractContextManager[str]:
+    return redis_server(
+        options=["--tls-cert-file", str(pki.cert_file), "--tls-key-file", str(pki.key_file),
+                 "--tls-ca-cert-file", str(pki.ca_file), "--tls-auth-clients", "no"],
+        tls=True,
     )  # fmt: skip
-    try:
-        wait_for_port(port)
-        yield f"rediss://127.0.0.1:{port}/0"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 @pytest.fixture

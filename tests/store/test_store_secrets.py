@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import base64
 import os
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +16,7 @@ from gateway.secrets import Secret
 from gateway.store import open_store
 from gateway.validation import ConfigError, parse_settings
 
-from ..support import cli, free_port, wait_for_port
+from ..support import cli, free_port, redis_server
 from .conftest import redis_settings
 
 KEY = base64.urlsafe_b64encode(os.urandom(32)).decode()
@@ -90,18 +88,8 @@ def test_replicas_default_to_one_and_are_read() -> None:
 
 @pytest.fixture
 def password_redis() -> Iterator[str]:
-    binary = shutil.which("redis-server")
-    assert binary
-    port = free_port()
-    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-            "--appendonly", "no", "--requirepass", ENV["REDIS_PW"]]  # fmt: skip
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
-    try:
-        wait_for_port(port)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with redis_server(options=["--requirepass", ENV["REDIS_PW"]]) as url:
+        yield url
 
 
 async def test_a_password_protected_redis_is_reached_with_the_configured_password(
