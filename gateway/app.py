@@ -280,9 +280,15 @@ async def _answer(request: web.Request, handler: Handler, call: Call) -> web.Str
     except Exception:
         log.exception("unhandled_error")
         error = GatewayError()
-    call.gateway_error, call.refusal = error.code, error.detail
-    status = 200 if _answers_like_oma(request, call) else error.status
-    return web.json_response(error.envelope(), status=status, headers=error.headers, dumps=_dumps)
+    try:
+        call.gateway_error, call.refusal = error.code, error.detail
+        status = 200 if _answers_like_oma(request, call) else error.status
+        envelope = error.envelope()
+        return web.json_response(envelope, status=status, headers=error.headers, dumps=_dumps)
+    finally:
+        # The error's traceback holds this frame, and the frame held the error: a cycle that
+        # kept every refused call's frames (its body, its runtime) until a full collection.
+        del error
 
 
 def _answers_like_oma(request: web.Request, call: Call) -> bool:

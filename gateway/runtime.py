@@ -15,8 +15,6 @@ the last call that read the old config has finished, however long that takes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import gc
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -91,7 +89,6 @@ class Gateway:
         custody; the old ones keep serving calls already holding them, then close. Restart-only
         settings (the store among them) are pinned by `restartonly` before this is called."""
         self.runtime = self._build(settings)
-        _collect_soon()
 
     async def close(self) -> None:
         await asyncio.gather(*self._closing)
@@ -152,13 +149,3 @@ class Gateway:
         self._started = True
         for custody in self.custodies.values():
             custody.start()
-
-
-def _collect_soon() -> None:
-    """A replaced runtime retires its upstream clients when it is garbage, and it sits in a
-    reference cycle: with young collections only every 50,000 allocations (`serve`) it could
-    linger for minutes, its connection pools open. Collected now (what an earlier reload
-    replaced) and in a second (what this one replaced, once its calls are done)."""
-    gc.collect()
-    with contextlib.suppress(RuntimeError):  # no running loop: nothing to schedule
-        asyncio.get_running_loop().call_later(1.0, gc.collect)
