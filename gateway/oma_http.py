@@ -21,7 +21,6 @@ A proxy (`proxy`, `trust_env`) is not spoken here: such upstreams keep the aioht
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 import time
 import zlib
@@ -84,7 +83,7 @@ class _Exchange(asyncio.Protocol):
         if lower == b"content-encoding":
             self.encoding = value.strip().lower()
         elif lower == b"content-length" and _longer_than(value, self.max_answer):
-            self._fail(failure("too_large", "OMA upstream's answer is larger than max_answer"))
+            self._fail(_too_large())
 
     def on_headers_complete(self) -> None:
         self.status = self.parser.get_status_code()
@@ -95,7 +94,7 @@ class _Exchange(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         self.body += body
         if len(self.body) > self.max_answer:
-            self._fail(failure("too_large", "OMA upstream's answer is larger than max_answer"))
+            self._fail(_too_large())
 
     def on_message_complete(self) -> None:
         if self.status < 200:  # an interim 1xx: the answer follows
@@ -140,6 +139,10 @@ class _Exchange(asyncio.Protocol):
             self.transport.abort()
 
 
+def _too_large() -> Exception:
+    return failure("too_large", "OMA upstream's answer is larger than max_answer")
+
+
 def _longer_than(length: bytes, limit: int) -> bool:
     value = length.strip()
     return value.isdigit() and int(value) > limit
@@ -157,7 +160,7 @@ def _decoded(body: bytearray, encoding: bytes, limit: int) -> bytes:
     except zlib.error as exc:
         raise failure("other", "OMA upstream's compressed answer is corrupt") from exc
     if len(data) > limit or inflater.unconsumed_tail:
-        raise failure("too_large", "OMA upstream's answer is larger than max_answer")
+        raise _too_large()
     return data
 
 
@@ -286,5 +289,4 @@ class Pool:
         for conn in self._idle:
             conn.abort()
         self._idle.clear()
-        with contextlib.suppress(Exception):
-            await asyncio.sleep(0)  # let the aborted transports close before the loop ends
+        await asyncio.sleep(0)  # let the aborted transports close before the loop ends

@@ -42,7 +42,7 @@ class Coalescer:
         """`lean=False` keeps redis-py's command layer for a plain Redis too (the A/B of
         bench/limiter_cost.py)."""
         self._client = client
-        self._lean = lean and isinstance(client, Redis)
+        self._plain = client if lean and isinstance(client, Redis) else None
         self._script = script
         self._queue: list[Job] = []
         self._sender: asyncio.Task[None] | None = None
@@ -91,9 +91,8 @@ class Coalescer:
 
     async def _execute(self, checks: list[Check]) -> list[Any]:
         """One reply per check, in order; a check's own error is its reply, not raised."""
-        if self._lean:
-            assert isinstance(self._client, Redis)
-            return await self._raw(self._client, checks)
+        if self._plain is not None:
+            return await self._raw(self._plain, checks)
         if len(checks) == 1:  # nothing to share: skip the pipeline's bookkeeping
             keys, args = checks[0]
             return [await self._script(self._client, keys, args)]
