@@ -27,13 +27,15 @@ _SECONDS_PER_MONTH = 2_629_746
 
 @dataclass(frozen=True, slots=True)
 class RecordedRequest:
-    """What the sandbox saw of one call, so tests can check what the gateway injected."""
+    """What the sandbox saw of one call, so tests can check what the gateway injected and that
+    the rest of the body arrived as the caller sent it."""
 
     method: str
     client: str | None
     user: str | None
     auth: AuthKind | None
     token: str | None
+    body: dict[str, Any]  # everything but `credentials`
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -42,6 +44,7 @@ class RecordedRequest:
             "user": self.user,
             "auth": self.auth,
             "token": self.token,
+            "body": self.body,
         }
 
 
@@ -108,8 +111,10 @@ class Sandbox:
         auth: AuthKind | None = (
             "password" if creds.get("password") is not None else "token" if token else None
         )
+        # A shallow copy is enough: the handlers read bodies and never change them.
+        rest = {key: value for key, value in body.items() if key != "credentials"}
         entry = RecordedRequest(
-            method, _text(creds.get("client")), _text(creds.get("user")), auth, token
+            method, _text(creds.get("client")), _text(creds.get("user")), auth, token, rest
         )
         if len(self.requests) >= MAX_RECORDED:
             del self.requests[: MAX_RECORDED // 2]

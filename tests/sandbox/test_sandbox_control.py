@@ -11,6 +11,7 @@ from .support import ADMIN, Client, oma, session_token, with_token
 
 async def test_recorded_requests_are_readable_over_http(client: Client) -> None:
     await oma(client, "authenticate", {**ADMIN, "client": "acme-gw caller=svc"})
+    await oma(client, "get_user", user="alice@demo.example", attributes=["name"])
     state = await (await client.get("/_sandbox/requests")).json()
     assert state["authenticate_count"] == 1
     assert state["requests"] == [
@@ -20,7 +21,16 @@ async def test_recorded_requests_are_readable_over_http(client: Client) -> None:
             "user": "admin@demo.adm",
             "auth": "password",
             "token": None,
-        }
+            "body": {},
+        },
+        {
+            "method": "get_user",
+            "client": None,
+            "user": "admin@demo.adm",
+            "auth": "password",
+            "token": None,
+            "body": {"user": "alice@demo.example", "attributes": ["name"]},
+        },
     ]
 
 
