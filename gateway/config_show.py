@@ -23,7 +23,8 @@ from .settings import HostPort, Settings
 __all__ = ["MASK", "effective_document", "render"]
 
 MASK = "**********"
-_HIDDEN = frozenset({"name", "warnings"})  # keys of their mapping; reported on their own
+# Keys of their mapping (name), reported on their own (warnings), or not a setting (types_given).
+_HIDDEN = frozenset({"name", "warnings", "types_given"})
 _URL_PASSWORD = re.compile(r"(://[^:@/]*):[^@/]*@")  # redis://user:PASSWORD@host: never shown
 
 

@@ -84,6 +84,9 @@ class TokenRules:
     types: tuple[str, ...] = ("sso",)
     oma: bool = False  # may it set `oma: true`
     max_duration: float = 24 * 3600.0  # seconds (OMA counts `duration` in hours)
+    #: Whether the config named `types`. Not a setting: the default is safe, but check-config
+    #: warns when a caller's token types were inherited rather than chosen.
+    types_given: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,7 +60,7 @@ def _token(r: Reader, value: object, path: str) -> TokenRules:
     )
     if cap < 3600:
         r.fail(f"{path}.max_duration", "OMA counts duration in whole hours: at least 1h")
-    return TokenRules(types=types, oma=oma, max_duration=cap)
+    return TokenRules(types=types, oma=oma, max_duration=cap, types_given="types" in fields)
 
 
 def _change(r: Reader, value: object, path: str) -> ChangeRules:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..catalog import catalogue
-from ..settings import CallerSettings, Settings, TokenRules
+from ..settings import CallerSettings, Settings
 from .methods import Allowlist
 
 __all__ = ["policy_warnings"]
@@ -35,10 +35,10 @@ def _caller_warnings(caller: CallerSettings) -> Iterator[str]:
                 )
     if _permits(caller, "generate_token"):
         rules = caller.params.generate_token
-        if rules == TokenRules():
+        if not rules.types_given:
             yield (
-                f"{path}.params.generate_token: not set, so the defaults apply"
-                " (types [sso], oma false, max_duration 24h): set them explicitly"
+                f"{path}.params.generate_token.types: not set, so the default [sso] applies:"
+                " name the token types this caller may mint"
             )
         if "oma" in rules.types or rules.oma:
             yield (

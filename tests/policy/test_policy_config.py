@@ -136,13 +136,23 @@ def test_a_pattern_granting_mutating_methods_without_scope_is_warned_about() -> 
     assert warnings_for({"allow": ["get_*", "change_user"]}) == []
 
 
-def test_generate_token_without_explicit_types_is_warned_about() -> None:
-    (warning,) = warnings_for({"allow": ["generate_token"]})
-    assert warning.startswith("callers.helpdesk.params.generate_token: not set")
-    explicit = {
-        "allow": ["generate_token"],
-        "params": {"generate_token": {"types": ["sso"], "max_duration": "2h"}},
-    }
+@pytest.mark.parametrize(
+    "params",
+    [{}, {"generate_token": {}}, {"generate_token": {"max_duration": "2h", "oma": False}}],
+    ids=["no-params", "empty", "cap-without-types"],
+)
+def test_generate_token_without_explicit_types_is_warned_about(params: dict[str, Any]) -> None:
+    (warning,) = warnings_for({"allow": ["generate_token"], "params": params})
+    assert warning.startswith("callers.helpdesk.params.generate_token.types: not set")
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [{"types": ["sso"]}, {"types": ["sso"], "max_duration": "2h"}],
+    ids=["types-only", "types-and-cap"],
+)
+def test_generate_token_with_explicit_types_gets_no_warning(rules: dict[str, Any]) -> None:
+    explicit = {"allow": ["generate_token"], "params": {"generate_token": rules}}
     assert warnings_for(explicit) == []
 
 
