@@ -48,16 +48,21 @@ def _caller_warnings(caller: CallerSettings) -> Iterator[str]:
 
 
 def _login_warnings(settings: Settings) -> Iterator[str]:
+    """A `.adm` login is company-level (upstream-facts §2.1), but so is a `company_token_only`
+    one: the name does not tell the role. Only an upstream that also serves callers needing more
+    than token minting certainly holds more than SSO callers need; that is what is warned about."""
     for upstream in settings.upstreams.values():
+        if not upstream.user.lower().endswith(".adm"):
+            continue
         users = [c for c in settings.callers.values() if c.upstream == upstream.name]
-        if (
-            users
-            and upstream.user.lower().endswith(".adm")
-            and all(_granted(c) <= _SSO_ONLY for c in users)
-        ):
+        sso = sorted(c.name for c in users if _only_mints_sso(c))
+        broader = sorted(c.name for c in users if not _granted(c) <= _SSO_ONLY)
+        if sso and broader:
             yield (
-                f"upstreams.{upstream.name}.user: a company admin login serves callers that only"
-                " mint SSO tokens: an OMA admin with the company_token_only role is enough"
+                f"upstreams.{upstream.name}.user: a company admin login that serves"
+                f" {', '.join(broader)} also serves {', '.join(sso)}, which only mint SSO"
+                " tokens: give those an upstream of their own whose login has the"
+                " company_token_only role"
             )
 
 
@@ -70,6 +75,11 @@ def _mutating_matches(pattern: str, caller: CallerSettings) -> list[str]:
 
 def _permits(caller: CallerSettings, method: str) -> bool:
     return Allowlist(caller.allow, caller.deny).permits(method)
+
+
+def _only_mints_sso(caller: CallerSettings) -> bool:
+    rules = caller.params.generate_token
+    return _granted(caller) == _SSO_ONLY and set(rules.types) <= {"sso"} and not rules.oma
 
 
 def _granted(caller: CallerSettings) -> set[str]:

@@ -1,6 +1,7 @@
 """`/_sandbox/*`: the test controls, reachable over HTTP for tests that run it as a process.
 
-GET  /_sandbox/requests       recorded calls, the authenticate count and the files served
+GET  /_sandbox/requests       recorded calls (each body without credentials), the authenticate
+                              count and the files served
 GET  /_sandbox/faults         the fault switches
 POST /_sandbox/faults         change some switches: {"http_500": {"times": 1}, "hang": null}
 POST /_sandbox/clock          {"advance": seconds}; only with a ManualClock

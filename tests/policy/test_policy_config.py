@@ -3,6 +3,7 @@ path, and the legal-but-dangerous configs that `check-config` warns about."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -156,13 +157,51 @@ def test_generate_token_with_explicit_types_gets_no_warning(rules: dict[str, Any
     assert warnings_for(explicit) == []
 
 
-def test_a_company_admin_login_serving_only_sso_callers_points_at_company_token_only() -> None:
-    explicit = {
-        "allow": ["generate_token"],
-        "params": {"generate_token": {"types": ["sso"], "max_duration": "2h"}},
-    }
-    (warning,) = warnings_for(explicit, user="gateway@example.adm")
-    assert "company_token_only" in warning and warning.startswith("upstreams.cluster-a.user")
+SSO_ONLY = {
+    "allow": ["generate_token"],
+    "params": {"generate_token": {"types": ["sso"], "max_duration": "2h"}},
+}
+
+
+def shared(user: str, **callers: dict[str, Any]) -> list[str]:
+    """The warnings of one upstream with this login serving these callers."""
+    doc = document({}, user)
+    doc["callers"] = {name: {"keys": [digest(name)], **c} for name, c in callers.items()}
+    return policy_warnings(parse_settings(doc, ENV))
+
+
+def test_a_company_admin_login_shared_by_sso_and_broader_callers_points_at_company_token_only() -> (
+    None
+):
+    helpdesk = {"allow": ["get_user", "change_user"], "scope": {"domains": ["x.example"]}}
+    (warning,) = shared("gateway@example.adm", portal=SSO_ONLY, helpdesk=helpdesk)
+    assert warning.startswith(
+        "upstreams.cluster-a.user: a company admin login that serves helpdesk"
+    )
+    assert "also serves portal" in warning and "company_token_only" in warning
+
+
+def test_an_adm_login_serving_only_sso_callers_is_not_warned_about() -> None:
+    """It may well be the company_token_only login the README advises: its name cannot say."""
+    assert shared("sso-gateway@example.adm", portal=SSO_ONLY, kiosk=SSO_ONLY) == []
+
+
+def test_a_non_adm_login_or_a_caller_minting_more_than_sso_is_not_the_sso_warning() -> None:
+    helpdesk = {"allow": ["get_user"], "scope": {"domains": ["x.example"]}}
+    assert shared("gateway@x.example", portal=SSO_ONLY, helpdesk=helpdesk) == []
+    sessions = {"allow": ["generate_token"], "params": {"generate_token": {"types": ["session"]}}}
+    assert shared("gateway@example.adm", portal=sessions, helpdesk=helpdesk) == []
+
+
+def test_the_readmes_least_privilege_example_gets_no_warning() -> None:
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("Least privilege at OMA itself") :]
+    block = section[section.index("```yaml\n") + len("```yaml\n") : section.index("\n```\n")]
+    keys = iter(digest(f"k{i}") for i in range(block.count("sha256:...")))
+    doc = yaml.safe_load(re.sub(r"sha256:\.\.\.", lambda _: next(keys), block))
+    settings = parse_settings(doc, {}, read_secrets=False)
+    assert settings.upstreams["sso"].user.endswith(".adm")  # the company_token_only login
+    assert policy_warnings(settings) == [] and settings.warnings == ()
 
 
 def test_check_config_prints_warnings_and_still_exits_zero(tmp_path: Path) -> None:
