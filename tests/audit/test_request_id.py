@@ -44,16 +44,38 @@ async def test_the_request_id_reaches_oma_in_credentials_client(gw: Client, oma:
     assert oma.requests[-1].client == "acme-gw caller=billing request=r-77"
 
 
-async def test_every_log_line_of_a_call_carries_its_request_id(gw: Client, oma: Sandbox) -> None:
+TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+async def test_every_log_line_of_a_call_carries_its_request_and_trace_ids(
+    gw: Client, oma: Sandbox
+) -> None:
     await (await gw.post("/api/get_user", json=GET_BOB, headers=bearer("billing"))).read()
     oma.revoke_tokens()
     oma.faults.reject_logins = Fault(times=1)  # the re-login inside this call logs a warning
+    headers = {
+        **bearer("billing"),
+        "X-Request-ID": "r-99",
+        "traceparent": f"00-{TRACE}-00f067aa0ba902b7-01",
+    }
     with capture_logs(processors=[add_request_id]) as logs:
-        response = await gw.post(
-            "/api/get_user", json=GET_BOB, headers={**bearer("billing"), "X-Request-ID": "r-99"}
-        )
+        response = await gw.post("/api/get_user", json=GET_BOB, headers=headers)
         await response.read()
     assert response.status == 502
     events = [e["event"] for e in logs]
     assert "oma_login_rejected" in events and "audit" in events
     assert all(e.get("request_id") == "r-99" for e in logs), logs
+    assert all(e.get("trace_id") == TRACE for e in logs), logs
+
+
+async def test_a_call_without_traceparent_has_one_made_trace_id_on_all_its_lines(
+    gw: Client, oma: Sandbox
+) -> None:
+    await (await gw.post("/api/get_user", json=GET_BOB, headers=bearer("billing"))).read()
+    oma.revoke_tokens()
+    oma.faults.reject_logins = Fault(times=1)
+    with capture_logs(processors=[add_request_id]) as logs:
+        await (await gw.post("/api/get_user", json=GET_BOB, headers=bearer("billing"))).read()
+    assert len(logs) >= 2  # the login warning and the audit record
+    (made,) = {e.get("trace_id") for e in logs}
+    assert isinstance(made, str) and re.fullmatch(r"[0-9a-f]{32}", made)

@@ -1,5 +1,6 @@
 """Tracing through real processes: the gateway exports spans to a real OTLP/HTTP receiver (served
-here by aiohttp, decoding the protobuf), continues the caller's trace and logs its id."""
+here by aiohttp, decoding the protobuf), continues the caller's trace and logs its id, on every
+line of the call, with or without an exporter."""
 
 from __future__ import annotations
 
@@ -75,6 +76,7 @@ async def test_spans_for_call_login_and_upstream_reach_a_real_otlp_receiver(
     calls = by_name["oma_gateway.call"]
     continued = next(s for s in calls if s.trace_id.hex() == TRACE)
     assert continued.parent_span_id.hex() == PARENT
+    assert continued.trace_state == "vendor=x", "the caller's tracestate is the span's"
     upstream = [s for s in by_name["oma_gateway.upstream"] if s.parent_span_id == continued.span_id]
     assert len(upstream) == 1
     assert by_name["oma_gateway.login"], "the warm-up login has its span"
@@ -91,6 +93,47 @@ async def test_spans_for_call_login_and_upstream_reach_a_real_otlp_receiver(
         "oma": "http://127.0.0.1:" + oma_url.split(":")[2].split("/")[0]
     }
     assert started["callers"] == 1 and started["workers"] == 1
+
+
+async def sandbox_control(oma_url: str, path: str, body: dict[str, Any]) -> None:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{oma_url.removesuffix('/api')}/_sandbox/{path}", json=body) as answer,
+    ):
+        assert answer.status == 200, await answer.text()
+
+
+async def test_without_an_exporter_every_log_line_of_a_call_carries_its_trace_id(
+    tmp_path: Path,
+) -> None:
+    ports = Ports()
+    with sandbox_process() as oma_url:
+        document = config(oma_url, ports, {"billing": ["billing"]})  # no `tracing`: no export
+        path = write_config(tmp_path / "gw.yaml", document)
+        with gateway_process("serve", "--config", str(path)) as gw:
+            await asyncio.to_thread(wait_ready, ports.admin_url)
+            # The gateway's session is gone and its next login fails once: the call logs a
+            # warning of its own before its audit record.
+            await sandbox_control(oma_url, "revoke_tokens", {})
+            await sandbox_control(oma_url, "faults", {"reject_logins": {"times": 1}})
+            headers = {
+                "Authorization": f"Bearer {KEYS['billing']}",
+                "traceparent": f"00-{TRACE}-{PARENT}-01",
+                "X-Request-ID": "traced-1",
+            }
+            async with (
+                aiohttp.ClientSession() as session,
+                session.post(
+                    f"{ports.url}/api/get_user", json={"user": "alice@demo.example"},
+                    headers=headers,
+                ) as answer,
+            ):  # fmt: skip
+                assert answer.status == 502
+            await asyncio.to_thread(gw.wait_for, '"event":"audit"')
+            lines = [json.loads(line) for line in list(gw.lines) if line.startswith("{")]
+    of_call = [line for line in lines if line.get("request_id") == "traced-1"]
+    assert {line["event"] for line in of_call} >= {"oma_login_rejected", "audit"}, of_call
+    assert all(line.get("trace_id") == TRACE for line in of_call), of_call
 
 
 def test_traceparent_parsing_follows_w3c() -> None:
