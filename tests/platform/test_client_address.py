@@ -1,12 +1,18 @@
 """trusted_proxies: X-Forwarded-For believed only from trusted peers, up to the rightmost hop
-that is not a trusted proxy; the audit's remote is that address (through real HTTP)."""
+that is not a trusted proxy; the audit's remote and the failed-login throttle's address are that
+client (in process through real HTTP, and through a real gateway process)."""
 
 from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import json
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from pytest_aiohttp import AiohttpClient
 from structlog.testing import capture_logs
 
@@ -14,7 +20,16 @@ from gateway.app import create_app
 from gateway.client_address import client_address
 from gateway.settings import Settings
 
-from ..support import bearer
+from ..ops.procs import (
+    Ports,
+    Proc,
+    config,
+    gateway_process,
+    sandbox_process,
+    wait_ready,
+    write_config,
+)
+from ..support import KEYS, bearer
 
 NETS = (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("127.0.0.0/8"))
 
@@ -81,3 +96,72 @@ async def test_without_trusted_proxies_the_header_is_ignored(
     aiohttp_client: AiohttpClient, settings: Settings
 ) -> None:
     assert await remote_of_one_call(aiohttp_client, settings, "203.0.113.7") == "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class Served:
+    url: str
+    proc: Proc
+    trusted: bool  # whether the gateway trusts its callers' peer, 127.0.0.1
+
+
+@pytest.fixture(scope="module", params=[True, False], ids=["trusted-peer", "untrusted-peer"])
+def served(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
+    """A gateway process behind an "ingress" at 127.0.0.1, in trusted_proxies or not."""
+    trusted: bool = request.param
+    ports = Ports()
+    with sandbox_process() as oma_url:
+        proxies = ["127.0.0.0/8"] if trusted else ["10.0.0.0/8"]
+        document = config(oma_url, ports, {"billing": ["billing"]}, trusted_proxies=proxies)
+        path = write_config(tmp_path_factory.mktemp("xff") / "gw.yaml", document)
+        with gateway_process("serve", "--config", str(path)) as proc:
+            wait_ready(ports.admin_url)
+            yield Served(ports.url, proc, trusted)
+
+
+def call(served: Served, key: str, forwarded: str, request_id: str) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(  # noqa: S310 (a loopback URL of our own)
+        f"{served.url}/api/get_user",
+        data=json.dumps({"user": "alice@demo.example"}).encode(),
+        headers={
+            "Authorization": f"Bearer {key}",
+            "X-Forwarded-For": forwarded,
+            "X-Request-ID": request_id,
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as refused:
+        return refused.code, json.loads(refused.read())
+
+
+def test_a_gateway_process_audits_the_forwarded_client_only_behind_a_trusted_peer(
+    served: Served,
+) -> None:
+    assert call(served, KEYS["billing"], "6.6.6.6, 203.0.113.7", "xff-1")[0] == 200
+    served.proc.wait_for('"request_id":"xff-1"')
+    (record,) = [
+        json.loads(line)
+        for line in list(served.proc.lines)
+        if line.startswith("{") and '"request_id":"xff-1"' in line and '"audit"' in line
+    ]
+    assert record["remote"] == ("203.0.113.7" if served.trusted else "127.0.0.1")
+
+
+def test_a_gateway_process_throttles_failed_logins_per_forwarded_client_behind_a_trusted_peer(
+    served: Served,
+) -> None:
+    bad = "omagw_not_a_key_of_this_gateway_000000000000000"
+    answers = [call(served, bad, "198.51.100.1", f"bad-a-{i}") for i in range(21)]
+    assert [a["gateway_error"] for _, a in answers[:20]] == ["unauthenticated"] * 20
+    assert answers[20][0] == 429 and answers[20][1]["gateway_error"] == "rate_limited"
+    # Another client behind the same proxy has a count of its own, unless the proxy is not
+    # trusted: then every client is the proxy, and shares its count.
+    status, answer = call(served, bad, "198.51.100.2", "bad-b")
+    expected = (401, "unauthenticated") if served.trusted else (429, "rate_limited")
+    assert (status, answer["gateway_error"]) == expected
+    # A valid key is served whatever its address's failures (authfailures.py).
+    assert call(served, KEYS["billing"], "198.51.100.1", "good-a")[0] == 200
