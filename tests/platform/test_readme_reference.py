@@ -1,5 +1,6 @@
 """The README's configuration reference against the code: every field the loader knows is listed
-once, nothing else is, and every default it states is what `config show` prints."""
+once, nothing else is, every default it states is what `config show` prints, and no other table
+of the README states one again."""
 
 from __future__ import annotations
 
@@ -87,6 +88,20 @@ def test_each_stated_default_is_the_one_the_gateway_runs_with(setting: str) -> N
     shown = lookup(effective_document(read_settings(FULL, Reader(env={}, read_secrets=False))),
                    ALIASES.get(setting, setting))  # fmt: skip
     assert same(stated, shown), f"README says {stated!r}, config show says {shown!r}"
+
+
+def test_no_other_table_restates_a_default_of_the_reference() -> None:
+    """Other sections may say why a setting exists, but its default lives in one place."""
+    text = (ROOT / "README.md").read_text()
+    before, rest = text.split("<!-- settings-reference:start -->")
+    outside = before + rest.split("<!-- settings-reference:end -->")[1]
+    defaults = {name: stated for name, stated in readme_rows().items() if stated[0] == "`"}
+    for line in outside.splitlines():
+        if not line.startswith("| `"):
+            continue
+        first, *others = (cell.strip() for cell in line.strip().strip("|").split(" | "))
+        for name in re.findall(r"`([^`]+)`", first):
+            assert defaults.get(name) not in others, f"{name}'s default restated: {line[:80]}"
 
 
 def lookup(document: dict[str, Any], setting: str) -> Any:
