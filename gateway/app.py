@@ -40,6 +40,7 @@ from .metrics import Metrics
 from .policy import method_from_path
 from .policy.caller import CallerPolicy
 from .runtime import Gateway
+from .scrub import scrub
 from .settings import Settings
 
 __all__ = ["AUDIT", "CALL", "GATEWAY", "METRICS", "call_method", "create_app"]
@@ -75,7 +76,8 @@ async def call_method(request: web.Request) -> web.Response:
     request.app[AUDIT].check()  # audit: with fail_closed, no call is served unaudited
     async with tracing.span("oma_gateway.limits", caller=policy.name):  # limits
         call.limits = await policy.limits.admit(gateway.store.limiter, call.method)
-    answer, visible = await policy.forwarder.forward(call, body)  # forward, custody
+    answer, used = await policy.forwarder.forward(call, body)  # forward, custody
+    visible = scrub(answer.raw, answer.body, used)  # scrub: no secret of the gateway's leaves
     call.answer = answer.body
     visible = await _download_link(request, call, policy, visible)  # downloads
     return web.Response(status=answer.status, body=visible, content_type="application/json")
