@@ -58,6 +58,15 @@ class Gateway:
         families = text_string_to_metric_families(text)
         return next(s.value for f in families for s in f.samples if s.name == name)
 
+    def session_tokens(self) -> set[str]:
+        """The OMA session tokens the gateway has sent its bundled sandbox so far (read from the
+        sandbox's own record of the calls it received)."""
+        line = next(x for x in self.proc.lines if '"sandbox_started"' in x)
+        base = json.loads(line)["url"].removesuffix("/api")
+        with urllib.request.urlopen(f"{base}/_sandbox/requests", timeout=10) as answer:  # noqa: S310
+            recorded = json.loads(answer.read())["requests"]
+        return {r["token"] for r in recorded if r["auth"] == "token"}
+
     def connect(self) -> socket.socket:
         return socket.create_connection(("127.0.0.1", self.ports.listen), timeout=10)
 
