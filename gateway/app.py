@@ -43,6 +43,7 @@ from .policy.caller import CallerPolicy
 from .runtime import Gateway
 from .scrub import scrub
 from .settings import Settings
+from .store import Store
 
 __all__ = ["AUDIT", "CALL", "GATEWAY", "METRICS", "call_method", "create_app"]
 
@@ -329,7 +330,11 @@ def _dumps(obj: Any) -> str:
     return orjson.dumps(obj).decode()
 
 
-def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.Application:
+def create_app(
+    settings: Settings, *, metrics: Metrics | None = None, store: Store | None = None
+) -> web.Application:
+    """`metrics` and `store` stand in for the ones the settings would open (a test's registry,
+    a store that misbehaves on purpose)."""
     metrics = metrics or Metrics()
     app = web.Application(middlewares=[call_scope], handler_args={})
     app[METRICS] = metrics
@@ -340,7 +345,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.App
     app.router.add_post("/{path:.*}", call_method)
 
     async def gateway_ctx(app: web.Application) -> AsyncIterator[None]:
-        gateway = Gateway.open(settings)
+        gateway = Gateway.open(settings) if store is None else Gateway(settings, store)
         app[METRICS].bind(gateway, app[AUDIT])
         app[AUDIT].attach(gateway)  # an observer too; starts the audit file's writer
         app[GATEWAY] = gateway
