@@ -4,7 +4,8 @@
 
 The same strategies and judge as `tests/hostile/test_fuzz.py` (which runs a fixed 1,600 examples
 in CI), drawn for `--minutes` instead, in rounds. Between rounds: the process must be alive, its
-RSS is sampled; at the end every output line must be one JSON object with no secret in it.
+RSS is sampled; no answer may hold the OMA password, the gateway's session token or a
+`credentials` object; at the end every output line must be one JSON object with no secret in it.
 Prints one JSON summary (examples, answers by status, RSS first/peak/last, failures found) and
 exits 1 if anything failed.
 """
@@ -25,7 +26,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.hostile import campaign
-from tests.hostile.support import Gateway, gateway
+from tests.hostile.support import BODY, Gateway, gateway
+from tests.support import OMA_PASSWORD
 
 ROUND = 500  # examples per hypothesis run: a fresh random seed each round
 
@@ -33,6 +35,9 @@ ROUND = 500  # examples per hypothesis run: a fresh random seed each round
 def soak(gw: Gateway, minutes: float) -> dict[str, Any]:
     outcomes: Counter[str] = Counter()
     failures: list[str] = []
+    gw.call("get_user", BODY, {"Authorization": f"Bearer {campaign.KEY}"})  # a token in use
+    tokens = gw.session_tokens()
+    secrets = (OMA_PASSWORD, *tokens)  # in no answer
     rss = [gw.rss_mib()]
 
     @settings(max_examples=ROUND, deadline=None, database=None,
@@ -45,7 +50,7 @@ def soak(gw: Gateway, minutes: float) -> dict[str, Any]:
     )
     def probe(method: str, auth: str, others: list[str], body: bytes) -> None:
         raw = campaign.request_bytes(method, auth, others, body)
-        outcomes[str(campaign.judge(campaign.send(gw.ports.listen, raw)))] += 1
+        outcomes[str(campaign.judge(campaign.send(gw.ports.listen, raw), secrets))] += 1
         assert gw.proc.popen.poll() is None, "the gateway died"
 
     deadline = time.monotonic() + minutes * 60
@@ -55,6 +60,8 @@ def soak(gw: Gateway, minutes: float) -> dict[str, Any]:
         except Exception:  # a finding: recorded (shrunk by hypothesis), then the soak goes on
             failures.append(traceback.format_exc(limit=3)[-2000:])
         rss.append(gw.rss_mib())
+    if gw.proc.popen.poll() is None and gw.session_tokens() != tokens:
+        failures.append("a session token was issued mid-soak: answers were not checked for it")
     return {"answers": dict(outcomes), "rss": rss, "failures": failures}
 
 

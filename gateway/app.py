@@ -22,6 +22,7 @@ from .auth.presented import from_body, from_headers, without_session_token
 from .auth.tls import peer_names
 from .auth.tokens import can_hold_tokens, wants_token
 from .authfailures import AUTH_FAILURES, AuthFailures
+from .bodybudget import BodyBudget, Share
 from .call import Call, current_call, request_id_from
 from .client_address import client_address
 from .connections import CONNECTIONS
@@ -40,7 +41,9 @@ from .metrics import Metrics
 from .policy import method_from_path
 from .policy.caller import CallerPolicy
 from .runtime import Gateway
+from .scrub import scrub
 from .settings import Settings
+from .store import Store
 
 __all__ = ["AUDIT", "CALL", "GATEWAY", "METRICS", "call_method", "create_app"]
 
@@ -60,10 +63,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 async def call_method(request: web.Request) -> web.Response:
     call, gateway = request[CALL], request.app[GATEWAY]
     runtime = gateway.runtime  # one config for the whole call, even if a reload lands meanwhile
-    call.method = await _method_of(request, call, runtime.settings.max_body)  # policy: the path
+    call.method = await _method_of(request, call, runtime.settings, gateway.bodies)  # policy
     presented = _noted(call, from_headers(request.headers, peer_names(request)))  # auth
-    runtime.auth.early(presented)  # auth: a bad header key is refused before the body is read
-    call.body = body = await read_object(request, runtime.settings.max_body)
+    known = runtime.auth.early(presented)  # auth: a bad header key is refused before the body
+    call.body = body = await _body(request, runtime.settings, gateway.bodies, known)  # bodybudget
     presented = _noted(call, from_body(presented, body))  # auth: OMA-style body credentials
     call.identity = await runtime.auth.identify(presented)  # auth: who is calling
     policy = runtime.policies[call.identity.caller.name]  # policy: the caller's, asked once
@@ -75,7 +78,8 @@ async def call_method(request: web.Request) -> web.Response:
     request.app[AUDIT].check()  # audit: with fail_closed, no call is served unaudited
     async with tracing.span("oma_gateway.limits", caller=policy.name):  # limits
         call.limits = await policy.limits.admit(gateway.store.limiter, call.method)
-    answer, visible = await policy.forwarder.forward(call, body)  # forward, custody
+    answer, used = await policy.forwarder.forward(call, body)  # forward, custody
+    visible = scrub(answer.raw, answer.body, used)  # scrub: no secret of the gateway's leaves
     call.answer = answer.body
     visible = await _download_link(request, call, policy, visible)  # downloads
     return web.Response(status=answer.status, body=visible, content_type="application/json")
@@ -132,10 +136,21 @@ async def _authenticate(
     return web.json_response(answer, dumps=_dumps)
 
 
+async def _body(
+    request: web.Request, settings: Settings, bodies: BodyBudget, known: bool
+) -> dict[str, Any]:
+    """The body; a caller not yet known shares `max_unidentified_bodies` with all the others
+    while it arrives (`bodybudget`), so stalled bodies cannot fill the process's memory."""
+    share = None if known else bodies.share(settings.max_unidentified_bodies)
+    return await read_object(request, settings.max_body, share)
+
+
 _PEEK_LIMIT = 64 * 1024  # OMA clients' bodies are small; a hostile one is refused unread
 
 
-async def _method_of(request: web.Request, call: Call, max_body: int) -> str:
+async def _method_of(
+    request: web.Request, call: Call, settings: Settings, bodies: BodyBudget
+) -> str:
     """The method the path names (`method_from_path`: the forms OMA libraries build). A path that
     names none is refused the caller's way: under `refusal_status: auto` a client that sends OMA
     body credentials (Net::OpenSRS::OMA reads a body only from a 2xx) gets OMA's HTTP 200, so a
@@ -146,8 +161,9 @@ async def _method_of(request: web.Request, call: Call, max_body: int) -> str:
     except GatewayError:
         length = request.content_length
         if length is not None and length <= _PEEK_LIMIT:
+            share = bodies.share(settings.max_unidentified_bodies)  # the caller is unknown
             with contextlib.suppress(GatewayError):
-                body = await read_object(request, min(max_body, _PEEK_LIMIT))
+                body = await read_object(request, min(settings.max_body, _PEEK_LIMIT), share)
                 _noted(call, from_body(from_headers(request.headers), body))
         raise
 
@@ -164,11 +180,14 @@ def _noted(call: Call, presented: Presented) -> Presented:
     return presented
 
 
-async def read_object(request: web.Request, max_body: int) -> dict[str, Any]:
-    """The body as a JSON object, read in chunks so an oversized body is refused, not buffered."""
+async def read_object(
+    request: web.Request, max_body: int, share: Share | None = None
+) -> dict[str, Any]:
+    """The body as a JSON object, read in chunks so an oversized body is refused, not buffered;
+    with a `share`, its bytes count against the unidentified callers' budget while they arrive."""
     if request.content_length is not None and request.content_length > max_body:
         raise PayloadTooLarge()
-    data = await _read_bounded(request, max_body)
+    data = await _read_bounded(request, max_body, share)
     connections = request.app.get(CONNECTIONS)
     if connections is not None:
         connections.body_read(request)  # the body is in: client_timeout no longer runs
@@ -183,15 +202,20 @@ async def read_object(request: web.Request, max_body: int) -> dict[str, Any]:
     return body
 
 
-async def _read_bounded(request: web.Request, max_body: int) -> bytearray:
+async def _read_bounded(request: web.Request, max_body: int, share: Share | None) -> bytearray:
     data = bytearray()
     try:
         async for chunk in request.content.iter_any():
+            if share is not None:
+                share.take(len(chunk))  # refused here, before the chunk is kept
             data += chunk
             if len(data) > max_body:
                 raise PayloadTooLarge()
     except (ConnectionError, web.RequestPayloadError) as exc:  # cut by client_timeout, or gone
         raise BadRequest("request body not received whole") from exc
+    finally:
+        if share is not None:
+            share.release()  # the read is over, however it ended: the bytes are the call's now
     return data
 
 
@@ -284,7 +308,10 @@ async def _answer(request: web.Request, handler: Handler, call: Call) -> web.Str
         call.gateway_error, call.refusal = error.code, error.detail
         status = 200 if _answers_like_oma(request, call) else error.status
         envelope = error.envelope()
-        return web.json_response(envelope, status=status, headers=error.headers, dumps=_dumps)
+        response = web.json_response(envelope, status=status, headers=error.headers, dumps=_dumps)
+        if error.closes_connection:
+            response.force_close()
+        return response
     finally:
         # The error's traceback holds this frame, and the frame held the error: a cycle that
         # kept every refused call's frames (its body, its runtime) until a full collection.
@@ -303,7 +330,11 @@ def _dumps(obj: Any) -> str:
     return orjson.dumps(obj).decode()
 
 
-def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.Application:
+def create_app(
+    settings: Settings, *, metrics: Metrics | None = None, store: Store | None = None
+) -> web.Application:
+    """`metrics` and `store` stand in for the ones the settings would open (a test's registry,
+    a store that misbehaves on purpose)."""
     metrics = metrics or Metrics()
     app = web.Application(middlewares=[call_scope], handler_args={})
     app[METRICS] = metrics
@@ -314,7 +345,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> web.App
     app.router.add_post("/{path:.*}", call_method)
 
     async def gateway_ctx(app: web.Application) -> AsyncIterator[None]:
-        gateway = Gateway.open(settings)
+        gateway = Gateway.open(settings) if store is None else Gateway(settings, store)
         app[METRICS].bind(gateway, app[AUDIT])
         app[AUDIT].attach(gateway)  # an observer too; starts the audit file's writer
         app[GATEWAY] = gateway

@@ -51,9 +51,16 @@ def _names() -> tuple[str, ...]:
 
 def config_warnings(settings: Settings, now: datetime | None = None) -> list[str]:
     """Legal but probably unintended: an OMA URL without /api, a key already expired, a drain
-    shorter than an upstream's timeout (SIGTERM would cut calls that are still within it)."""
+    shorter than an upstream's timeout (SIGTERM would cut calls that are still within it), a
+    budget for unidentified callers' bodies that one whole body cannot fit in."""
     now = now or datetime.now(UTC)
     found = []
+    if settings.max_unidentified_bodies < settings.max_body:
+        found.append(
+            f"max_unidentified_bodies: {settings.max_unidentified_bodies} bytes is less than "
+            f"max_body ({settings.max_body}): a call with its key in the body and a body between "
+            "the two is always refused"
+        )
     for name, upstream in settings.upstreams.items():
         path = urlsplit(upstream.url).path.rstrip("/")
         if upstream.url != SANDBOX_URL and not path.endswith("/api"):

@@ -10,6 +10,7 @@
     ├── WrongHttpMethod        405   /api/{method} with another HTTP method
     ├── PayloadTooLarge        413   body over max_body
     ├── RateLimited            429   a limit is exhausted (carries Retry-After / RateLimit headers)
+    │   └── BodyBudgetFull     429   bodies of callers not yet identified fill the process's budget
     ├── StoreUnavailable       503   the shared store is down and limiting fails closed
     ├── AuditUnavailable       503   the audit trail cannot be written and audit fails closed
     └── UpstreamError                the OMA side failed
@@ -31,6 +32,7 @@ from typing import ClassVar
 __all__ = [
     "AuditUnavailable",
     "BadRequest",
+    "BodyBudgetFull",
     "GatewayError",
     "MethodNotAllowed",
     "NoSuchEndpoint",
@@ -53,6 +55,8 @@ class GatewayError(Exception):
     code: ClassVar[str] = "internal_error"
     error_number: ClassVar[int] = 0  # OMA: "server-side fault, not the client's doing"
     message: ClassVar[str] = "internal gateway error"
+    #: The answer closes its connection (`Connection: close`) instead of keeping it alive.
+    closes_connection: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -133,6 +137,18 @@ class RateLimited(GatewayError):
     status = 429
     code = "rate_limited"
     message = "rate limit exceeded, retry later"
+
+
+class BodyBudgetFull(RateLimited):
+    """`max_unidentified_bodies`: the caller sent no header key, and the bodies still arriving
+    for such callers hold the whole budget. The connection closes: what follows of the body is
+    never kept."""
+
+    message = (
+        "too many request bodies of callers without a header key are arriving,"
+        " retry later or send the key in Authorization or X-API-Key"
+    )
+    closes_connection = True
 
 
 class StoreUnavailable(GatewayError):

@@ -18,7 +18,6 @@ import orjson
 
 from .call import Call
 from .custody import SessionCustody
-from .scrub import scrub
 from .store import StoredToken
 from .upstream import OmaAnswer
 
@@ -32,13 +31,13 @@ class Forwarder:
         self.custody = custody
         self._settings = custody.client.settings
 
-    async def forward(self, call: Call, body: dict[str, Any]) -> tuple[OmaAnswer, bytes]:
-        """OMA's answer, and the bytes the caller may see."""
+    async def forward(self, call: Call, body: dict[str, Any]) -> tuple[OmaAnswer, list[str]]:
+        """OMA's answer, unscrubbed, and the secrets the exchange used (the session tokens sent,
+        the upstream's password): the request path scrubs the answer against them (`scrub`)."""
         assert call.method is not None and call.caller is not None
         with self.custody.gate.enter(call.caller):
             answer, used = await self._forward(call, body)
-        secrets = [t.token.reveal() for t in used] + [self._settings.password.reveal()]
-        return answer, scrub(answer.raw, answer.body, secrets)
+        return answer, [t.token.reveal() for t in used] + [self._settings.password.reveal()]
 
     async def _forward(
         self, call: Call, body: dict[str, Any]

@@ -261,6 +261,7 @@ class _StateCollector(Collector):
             yield from _custody_metrics(gateway)
             yield from upstream_families(gateway)
             yield from _store_metrics(gateway.store)
+            yield from _body_budget_metrics(gateway)
             yield _gauge("oma_gateway_draining", "1 while shutting down.", float(gateway.draining))
         if self._metrics.audit is not None:
             yield from _audit_metrics(self._metrics.audit)
@@ -304,6 +305,20 @@ def _custody_metrics(gateway: Gateway) -> Iterator[Metric]:
         waiting.add_metric([name], custody.waiting)
         waits.add_metric([name], custody.waits)
     yield from (usable, age, left, last_ok, refreshes, waiting, waits)
+
+
+def _body_budget_metrics(gateway: Gateway) -> Iterator[Metric]:
+    """`max_unidentified_bodies`: what callers without a header key hold now, and the refusals."""
+    yield _gauge(
+        "oma_gateway_unidentified_body_bytes",
+        "Bytes held now by bodies still arriving for callers not yet identified (no header key).",
+        float(gateway.bodies.held),
+    )
+    yield CounterMetricFamily(
+        "oma_gateway_unidentified_bodies_refused",
+        "Calls refused because bodies of unidentified callers filled max_unidentified_bodies.",
+        value=gateway.bodies.refused,
+    )
 
 
 def _store_metrics(store: object) -> Iterator[Metric]:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import structlog
 
 from .auth import Authentication, CallerSessions
+from .bodybudget import BodyBudget
 from .call import Call
 from .custody import SessionCustody
 from .downloads import Downloads
@@ -69,6 +70,8 @@ class Gateway:
     def __init__(self, settings: Settings, store: Store) -> None:
         self.store = store
         self.downloads = Downloads(store.caller_tokens)
+        #: Bytes of bodies still arriving for callers not yet identified (per process).
+        self.bodies = BodyBudget()
         self.custodies: dict[str, SessionCustody] = {}
         self.observers: list[Observer] = []
         self.draining = False

@@ -254,6 +254,9 @@ class Settings:
     keepalive_timeout: float = 75.0
     #: Callers' connections open at once per process (lowered further to fit the fd limit).
     max_connections: int = 4096
+    #: Bytes held at once, per process, by bodies still arriving for callers not yet identified
+    #: (no header key): 4 KiB for each of `max_connections` (bodybudget).
+    max_unidentified_bodies: int = 16 * 1024 * 1024
     tracing: TracingSettings = TracingSettings()
     #: Peers whose X-Forwarded-For is believed (ingresses, load balancers).
     trusted_proxies: tuple[IPNetwork, ...] = ()

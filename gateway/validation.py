@@ -99,6 +99,9 @@ def read_settings(document: object, r: Reader) -> Settings:
         client_timeout=_positive(r, top.get("client_timeout"), "client_timeout", 10.0),
         keepalive_timeout=_positive(r, top.get("keepalive_timeout"), "keepalive_timeout", 75.0),
         max_connections=_at_least_one(r, top.get("max_connections", 4096), "max_connections"),
+        max_unidentified_bodies=r.convert(
+            top.get("max_unidentified_bodies"), "max_unidentified_bodies", parse_size, 16 << 20
+        ),
         log_level=_log_level(r, top.get("log_level")),
         watch_files=_flag(r, top.get("watch_files", True), "watch_files"),
         tracing=config_ops.tracing(r, top.get("tracing")),
@@ -127,6 +130,7 @@ _TOP_FIELDS = {
     "client_timeout",
     "keepalive_timeout",
     "max_connections",
+    "max_unidentified_bodies",
     "log_level",
     "watch_files",
     "tracing",

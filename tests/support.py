@@ -19,6 +19,8 @@ from aiohttp.test_utils import TestClient
 
 from gateway.secrets import Secret, digest
 from gateway.settings import CallerKey, CallerSettings, RateSpec, Settings, UpstreamSettings
+from gateway.store import StoredToken
+from gateway.store.memory import MemorySessions
 
 #: The gateway (or sandbox) served over real HTTP by pytest-aiohttp.
 Client = TestClient[web.Request, web.Application]
@@ -122,3 +124,18 @@ def cli(
         env={**os.environ, **(env or {})},
         check=False,
     )
+
+
+class FailingFirst(MemorySessions):
+    """Session storage that fails unexpectedly for its first `failures` reads: the token
+    refresher's worst day (an error that no path expects)."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    async def load(self, upstream: str) -> StoredToken | None:
+        if self.failures > 0:
+            self.failures -= 1
+            raise RuntimeError("the store answered nonsense")
+        return await super().load(upstream)

@@ -32,12 +32,17 @@ class Authentication:
         self._callers = callers
         self._by_cert = {name: c for c in callers.values() for name in c.tls_identities}
 
-    def early(self, presented: Presented) -> None:
-        """Refuse a bad header key before the body is read (nothing is buffered for it)."""
+    def early(self, presented: Presented) -> bool:
+        """Refuse a bad header key before the body is read (nothing is buffered for it); True
+        when the caller is known already (a good header key, a certificate naming a caller), so
+        its body is not one of the unidentified callers' (`bodybudget`)."""
         if presented.header_scheme_bad or (
             presented.header_key is not None and self.keyring.find(presented.header_key) is None
         ):
             raise Unauthenticated()
+        return presented.header_key is not None or any(
+            name in self._by_cert for name in presented.cert_names
+        )
 
     async def identify(self, presented: Presented) -> Identity:
         try:

@@ -11,6 +11,7 @@ import contextlib
 import json
 import socket
 import urllib.parse
+from collections.abc import Iterable
 
 import orjson
 from hypothesis import strategies as st
@@ -116,14 +117,38 @@ def send(port: int, raw: bytes, timeout: float = 15.0) -> bytes:
         return b"".join(chunks)
 
 
-def judge(answer: bytes) -> int | None:
-    """The answer's status; fails on a 500 or a gateway answer that is not OMA's envelope."""
+def judge(answer: bytes, secrets: Iterable[str] = ()) -> int | None:
+    """The answer's status; fails on a 500, a gateway answer that is not OMA's envelope, or an
+    answer (status line, headers or body) that holds one of `secrets` or a `credentials`
+    object."""
     if not answer:
         return None  # the connection was closed: allowed for a request aiohttp could not parse
     status = int(answer.split(b" ", 2)[1])
     assert status != 500, answer[:2000]
     head, _, body = answer.partition(b"\r\n\r\n")
+    for secret in secrets:
+        assert secret.encode() not in answer, f"a secret in the answer: {head[:200]!r}"
+    assert not _credentials_in(body), body[:500]
     if b"application/json" in head and status >= 400:
         envelope = orjson.loads(body)
         assert envelope["success"] is False and "gateway_error" in envelope, body[:500]
     return status
+
+
+def _credentials_in(body: bytes) -> bool:
+    """A `credentials` key anywhere in the body, whatever its JSON spelling."""
+    if b'"credentials"' in body:
+        return True
+    try:
+        stack = [orjson.loads(body)]
+    except orjson.JSONDecodeError:
+        return False
+    while stack:  # iterative: a deep answer costs a loop, not the recursion limit
+        value = stack.pop()
+        if isinstance(value, dict):
+            if "credentials" in value:
+                return True
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False

@@ -9,16 +9,20 @@ import json
 import resource
 import socket
 import time
+import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from ..ops.procs import Ports, Proc, config, gateway_process, wait_ready, write_config
 from ..support import KEYS, OMA_PASSWORD
 
 #: What must never appear in any output line of the process.
 SECRETS = (*KEYS.values(), OMA_PASSWORD)
+BODY = b'{"user": "alice@demo.example"}'
 
 
 @dataclass
@@ -46,6 +50,23 @@ class Gateway:
         finally:
             conn.close()
 
+    def metric(self, name: str) -> float:
+        """One unlabelled sample of the admin port's /metrics exposition."""
+        url = f"{self.ports.admin_url}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as answer:  # noqa: S310 (loopback)
+            text = answer.read().decode()
+        families = text_string_to_metric_families(text)
+        return next(s.value for f in families for s in f.samples if s.name == name)
+
+    def session_tokens(self) -> set[str]:
+        """The OMA session tokens the gateway has sent its bundled sandbox so far (read from the
+        sandbox's own record of the calls it received)."""
+        line = next(x for x in self.proc.lines if '"sandbox_started"' in x)
+        base = json.loads(line)["url"].removesuffix("/api")
+        with urllib.request.urlopen(f"{base}/_sandbox/requests", timeout=10) as answer:  # noqa: S310
+            recorded = json.loads(answer.read())["requests"]
+        return {r["token"] for r in recorded if r["auth"] == "token"}
+
     def connect(self) -> socket.socket:
         return socket.create_connection(("127.0.0.1", self.ports.listen), timeout=10)
 
@@ -68,11 +89,32 @@ def gateway(tmp_path: Path, fd_limit: int | None = None, **top: Any) -> Iterator
         yield Gateway(proc, ports)
 
 
-def request_head(method: str = "get_user", length: int = 2, key: str = "billing") -> bytes:
+def request_head(method: str = "get_user", length: int = 2, key: str | None = "billing") -> bytes:
+    """A request's head; `key=None` sends no key header (the key would be in the body)."""
+    authorization = "" if key is None else f"Authorization: Bearer {KEYS.get(key, key)}\r\n"
     return (
         f"POST /api/{method} HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"
-        f"Authorization: Bearer {KEYS.get(key, key)}\r\nContent-Length: {length}\r\n\r\n"
+        f"{authorization}Content-Length: {length}\r\n\r\n"
     ).encode()
+
+
+def stalled(gw: Gateway, count: int, payload: bytes) -> list[socket.socket]:
+    """`count` connections that each send `payload` and then nothing more."""
+    socks = []
+    for _ in range(count):
+        sock = gw.connect()
+        with contextlib.suppress(OSError):  # one the gateway refused may be closed meanwhile
+            sock.sendall(payload)
+        socks.append(sock)
+    return socks
+
+
+def latency(gw: Gateway) -> float:
+    """Seconds a legitimate call (header key) takes to be answered 200."""
+    start = time.perf_counter()
+    status, _ = gw.call("get_user", BODY, {"Authorization": "Bearer " + KEYS["billing"]})
+    assert status == 200
+    return time.perf_counter() - start
 
 
 def closed_within(sock: socket.socket, seconds: float) -> float | None:

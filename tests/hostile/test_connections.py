@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import socket
 import statistics
 import time
 from collections.abc import Iterator
@@ -11,9 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .support import Gateway, closed_within, gateway, request_head
-
-BODY = b'{"user": "alice@demo.example"}'
+from .support import BODY, Gateway, closed_within, gateway, latency, request_head, stalled
 
 
 @pytest.fixture(scope="module")
@@ -75,34 +72,12 @@ def roomy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     gw.assert_output_clean()
 
 
-def _stalled(gw: Gateway, count: int, payload: bytes) -> list[socket.socket]:
-    socks = []
-    for _ in range(count):
-        sock = gw.connect()
-        sock.sendall(payload)
-        socks.append(sock)
-    return socks
-
-
-def _latency(gw: Gateway) -> float:
-    start = time.perf_counter()
-    status, _ = gw.call("get_user", BODY, {"Authorization": "Bearer " + _key()})
-    assert status == 200
-    return time.perf_counter() - start
-
-
-def _key() -> str:
-    from ..support import KEYS
-
-    return KEYS["billing"]
-
-
 def test_with_300_stalled_connections_a_legitimate_call_is_answered_within_100ms(
     roomy: Gateway,
 ) -> None:
-    socks = _stalled(roomy, 300, b"POST /api/get_user HTTP/1.1\r\nHost: x\r\n")
+    socks = stalled(roomy, 300, b"POST /api/get_user HTTP/1.1\r\nHost: x\r\n")
     try:
-        latencies = [_latency(roomy) for _ in range(7)]
+        latencies = [latency(roomy) for _ in range(7)]
     finally:
         for sock in socks:
             sock.close()
@@ -119,11 +94,11 @@ def test_with_100_stalled_1mib_bodies_of_refused_calls_rss_grows_by_less_than_32
     before = roomy.rss_mib()
     mib = 1024 * 1024
     head = request_head(method=method.replace(" ", "%20"), length=mib, key="not-a-key")
-    socks = _stalled(roomy, 100, head + b" " * (mib - 1))
+    socks = stalled(roomy, 100, head + b" " * (mib - 1))
     try:
         time.sleep(1.0)  # let the gateway take in what the sockets hold
         grown = roomy.rss_mib() - before
-        assert _latency(roomy) < 1.0
+        assert latency(roomy) < 1.0
     finally:
         for sock in socks:
             sock.close()
@@ -135,8 +110,8 @@ def test_1030_idle_connections_under_a_1024_fd_limit_do_not_stop_service(tmp_pat
     with gateway(tmp_path, fd_limit=1024) as gw:
         socks = [gw.connect() for _ in range(1030)]
         try:
-            assert _latency(gw) < 2.0
-            assert _latency(gw) < 2.0
+            assert latency(gw) < 2.0
+            assert latency(gw) < 2.0
         finally:
             for sock in socks:
                 sock.close()
@@ -150,7 +125,7 @@ def test_beyond_max_connections_the_oldest_idle_one_makes_room(tmp_path: Path) -
     with gateway(tmp_path, max_connections=4) as gw:
         idle = [gw.connect() for _ in range(4)]
         time.sleep(0.3)
-        assert _latency(gw) < 2.0  # a fifth connection: the oldest idle one was closed for it
+        assert latency(gw) < 2.0  # a fifth connection: the oldest idle one was closed for it
         assert closed_within(idle[0], 1) is not None
         for sock in idle:
             sock.close()
@@ -158,7 +133,7 @@ def test_beyond_max_connections_the_oldest_idle_one_makes_room(tmp_path: Path) -
 
 def test_beyond_max_connections_with_none_idle_a_new_one_is_refused(tmp_path: Path) -> None:
     with gateway(tmp_path, max_connections=4) as gw:
-        busy = _stalled(gw, 4, b"POST /api/get_user HTTP/1.1\r\n")  # requests under way
+        busy = stalled(gw, 4, b"POST /api/get_user HTTP/1.1\r\n")  # requests under way
         time.sleep(0.3)
         with gw.connect() as newcomer:
             assert closed_within(newcomer, 2) is not None

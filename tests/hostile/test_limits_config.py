@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from gateway.connections import FD_RESERVE, fd_cap
 from gateway.secrets import digest
 from gateway.validation import ConfigError, parse_settings
 
-from ..support import KEYS
+from ..support import KEYS, cli
 
 BASE: dict[str, Any] = {
     "upstreams": {"oma": {"url": "sandbox:", "user": "a@b.adm", "password_env": "PW"}},
@@ -23,22 +25,45 @@ def test_defaults_are_the_contracts() -> None:
     settings = parse_settings(BASE, ENV)
     assert (settings.client_timeout, settings.keepalive_timeout) == (10.0, 75.0)
     assert settings.max_connections == 4096
+    assert settings.max_unidentified_bodies == 4096 * 4096  # 4 KiB per default connection
 
 
 def test_values_are_parsed() -> None:
-    document = {**BASE, "client_timeout": "2s", "keepalive_timeout": "5m", "max_connections": 10}
+    document = {**BASE, "client_timeout": "2s", "keepalive_timeout": "5m", "max_connections": 10,
+                "max_unidentified_bodies": "4MiB"}  # fmt: skip
     settings = parse_settings(document, ENV)
     assert (settings.client_timeout, settings.keepalive_timeout) == (2.0, 300.0)
     assert settings.max_connections == 10
+    assert settings.max_unidentified_bodies == 4 * 1024 * 1024
 
 
 def test_every_bad_value_is_reported_with_its_path() -> None:
-    document = {**BASE, "client_timeout": "0s", "keepalive_timeout": 5, "max_connections": 0}
+    document = {**BASE, "client_timeout": "0s", "keepalive_timeout": 5, "max_connections": 0,
+                "max_unidentified_bodies": "0KiB"}  # fmt: skip
     with pytest.raises(ConfigError) as caught:
         parse_settings(document, ENV)
     problems = "\n".join(caught.value.problems)
-    for path in ("client_timeout", "keepalive_timeout", "max_connections"):
+    for path in (
+        "client_timeout",
+        "keepalive_timeout",
+        "max_connections",
+        "max_unidentified_bodies",
+    ):
         assert path in problems
+
+
+def test_check_config_warns_of_a_body_budget_that_one_whole_body_cannot_fit(
+    tmp_path: Path,
+) -> None:
+    document = {**BASE, "max_body": "1MiB", "max_unidentified_bodies": "512KiB"}
+    path = tmp_path / "gateway.yaml"
+    path.write_text(yaml.safe_dump(document))
+    result = cli("check-config", str(path), env=ENV)
+    assert result.returncode == 0, result.stderr
+    assert "max_unidentified_bodies: 524288 bytes is less than max_body (1048576)" in (
+        result.stdout + result.stderr
+    )
+    assert not parse_settings({**BASE, "max_unidentified_bodies": "1MiB"}, ENV).warnings
 
 
 def test_the_connection_cap_fits_the_descriptor_limit() -> None:

@@ -17,10 +17,9 @@ from gateway.sandbox import Sandbox
 from gateway.secrets import Secret
 from gateway.settings import RateSpec
 from gateway.store import LimitRule, Store, StoredToken
-from gateway.store.memory import MemorySessions
 from gateway.upstream import OmaClient, open_session
 
-from ..support import upstream
+from ..support import FailingFirst, upstream
 from .conftest import OpenStore, new_key
 
 SESSION = "oma-gw:{oma}:session"
@@ -160,21 +159,6 @@ async def test_limit_keys_of_the_wrong_shape_do_not_break_limiting(
     else:
         assert sum(d.allowed for d in decisions) == 4
     assert await raw_redis.pttl(key) != -1  # rewritten with a TTL (or expired since): never stuck
-
-
-class FailingFirst(MemorySessions):
-    """A store that fails unexpectedly for its first `failures` reads: the refresher's worst
-    day (an error that no path expects)."""
-
-    def __init__(self, failures: int) -> None:
-        super().__init__()
-        self.failures = failures
-
-    async def load(self, upstream: str) -> StoredToken | None:
-        if self.failures > 0:
-            self.failures -= 1
-            raise RuntimeError("the store answered nonsense")
-        return await super().load(upstream)
 
 
 async def test_the_refresher_survives_an_unexpected_error_and_says_so(oma_url: str) -> None:
