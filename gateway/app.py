@@ -1,7 +1,9 @@
 """The callers' application: `POST /api/{method}` and the path every call takes.
 
-`create_app` is the one place that builds and connects things; `call_method` is the request path,
-one step per line, each naming the module that owns it.
+`create_app` builds and connects the request path's parts (keys, limiter, custody, audit,
+metrics); `wiring.assemble` is the one place that puts a serving process together around it
+(key expiry, TLS, the connection guard, reloads, the admin app). `call_method` is the request
+path, one step per line, each naming the module that owns it.
 """
 
 from __future__ import annotations

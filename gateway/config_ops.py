@@ -25,7 +25,9 @@ def tracing(r: Reader, value: object) -> TracingSettings:
         r.fail("tracing.otlp_endpoint", "needs the otel extra: pip install 'oma-gateway[otel]'")
     return TracingSettings(
         otlp_endpoint=None if endpoint is None else str(endpoint).rstrip("/"),
-        service_name=r.string(fields.get("service_name"), "tracing.service_name", "oma-gateway"),
+        service_name=r.string(
+            fields.get("service_name"), "tracing.service_name", TracingSettings().service_name
+        ),
     )
 
 

@@ -95,12 +95,12 @@ class Reader:
             return ()
         return tuple(value)
 
-    def choice(self, value: object, path: str, choices: tuple[str, ...]) -> str:
+    def choice(self, value: object, path: str, choices: tuple[str, ...], default: str) -> str:
         if value is None:
-            return choices[0]
+            return default
         if value not in choices:
             self.fail(path, f"expected one of {', '.join(choices)}")
-            return choices[0]
+            return default
         return str(value)
 
     def env_secret(self, value: object, path: str) -> Secret | None:

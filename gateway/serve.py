@@ -29,7 +29,7 @@ from aiohttp import web
 
 from . import logs
 from .app import GATEWAY
-from .connections import CONNECTIONS, ConnectionGuard, GuardedSite, fd_cap, raise_fd_limit
+from .connections import ConnectionGuard, GuardedSite
 from .identity import startup_fields
 from .reloads import log_config_warnings
 from .settings import SANDBOX_URL, Settings
@@ -67,13 +67,6 @@ def run(
     return uvloop.run(serve(settings, config_path, banner, seat))
 
 
-def _upstream_sockets(settings: Settings) -> int | None:
-    """Upstream sockets this process may open at most: per upstream its call pool and its
-    aiohttp session (downloads, proxies), each `max_connections`; None when one is unbounded."""
-    sizes = [u.max_connections for u in settings.upstreams.values()]
-    return None if 0 in sizes else 2 * sum(sizes)
-
-
 #: Allocations between young collections (CPython's default is 700). A call allocates a few
 #: hundred objects, so the default collected the young generation every call or two, and with
 #: thousands of connections open each older collection walked all their objects: at 2,000
@@ -104,7 +97,7 @@ async def serve(
     async with _sandboxes(settings) as settings:
         workers = 1 if seat is None else seat.workers
         parts = assemble(settings, config_path, workers=workers, watch=seat is None)
-        parts.app[CONNECTIONS] = guard = _guard(settings)
+        guard = parts.guard
         runner = web.AppRunner(parts.app, handle_signals=False, access_log=None,
                                shutdown_timeout=settings.drain_timeout,
                                keepalive_timeout=settings.keepalive_timeout)  # fmt: skip
@@ -135,12 +128,6 @@ async def serve(
         await admin.cleanup()
     log.info("gateway_stopped")
     return 0
-
-
-def _guard(settings: Settings) -> ConnectionGuard:
-    """Callers' connections bounded by the config and by what the fd limit can hold."""
-    cap = fd_cap(settings.max_connections, raise_fd_limit(), _upstream_sockets(settings))
-    return ConnectionGuard(client_timeout=settings.client_timeout, max_connections=cap)
 
 
 def _both(*events: asyncio.Event) -> None:

@@ -49,6 +49,14 @@ __all__ = ["ConfigError", "load_settings", "parse_settings", "read_settings"]
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+# Every default is written once, as a field default in `settings`; the loader reads it from these
+# instances (built with placeholders for the fields that have none), never from a literal.
+_TOP = Settings(upstreams={}, callers={})
+_STORE = _TOP.store
+_AUDIT = _TOP.audit
+_UPSTREAM = UpstreamSettings(name="", url="", user="", password=Secret(""))
+_RATE = RateSpec(rate=1.0, burst=1)
+_TOKENS = SessionTokenSettings()
 
 
 def load_settings(
@@ -81,29 +89,45 @@ def read_settings(document: object, r: Reader) -> Settings:
     top = r.mapping(document, "", _TOP_FIELDS)
     upstreams = _upstreams(r, top.get("upstreams"))
     settings = Settings(
-        listen=r.convert(top.get("listen"), "listen", _host_port, HostPort("127.0.0.1", 8080)),
+        listen=r.convert(top.get("listen"), "listen", _host_port, _TOP.listen),
         admin_listen=r.convert(
-            top.get("admin_listen"), "admin_listen", _host_port, HostPort("127.0.0.1", 9090)
+            top.get("admin_listen"), "admin_listen", _host_port, _TOP.admin_listen
         ),
-        max_body=r.convert(top.get("max_body"), "max_body", parse_size, 1024 * 1024),
+        max_body=r.convert(top.get("max_body"), "max_body", parse_size, _TOP.max_body),
         store=_store(r, top.get("store")),
         upstreams=upstreams,
         callers=_callers(r, top.get("callers"), upstreams),
         audit=_audit(r, top.get("audit")),
-        drain_timeout=r.convert(top.get("drain_timeout"), "drain_timeout", parse_duration, 20.0),
-        drain_delay=r.convert(top.get("drain_delay"), "drain_delay", parse_duration, 5.0),
+        drain_timeout=r.convert(
+            top.get("drain_timeout"), "drain_timeout", parse_duration, _TOP.drain_timeout
+        ),
+        drain_delay=r.convert(
+            top.get("drain_delay"), "drain_delay", parse_duration, _TOP.drain_delay
+        ),
         refusal_status=cast(
-            Any, r.choice(top.get("refusal_status"), "refusal_status", ("auto", "http", "oma"))
+            Any,
+            r.choice(
+                top.get("refusal_status"), "refusal_status", _REFUSAL_STATUSES, _TOP.refusal_status
+            ),
         ),
         tls=_tls(r, top.get("tls")),
-        client_timeout=_positive(r, top.get("client_timeout"), "client_timeout", 10.0),
-        keepalive_timeout=_positive(r, top.get("keepalive_timeout"), "keepalive_timeout", 75.0),
-        max_connections=_at_least_one(r, top.get("max_connections", 4096), "max_connections"),
+        client_timeout=_positive(
+            r, top.get("client_timeout"), "client_timeout", _TOP.client_timeout
+        ),
+        keepalive_timeout=_positive(
+            r, top.get("keepalive_timeout"), "keepalive_timeout", _TOP.keepalive_timeout
+        ),
+        max_connections=_at_least_one(
+            r, top.get("max_connections", _TOP.max_connections), "max_connections"
+        ),
         max_unidentified_bodies=r.convert(
-            top.get("max_unidentified_bodies"), "max_unidentified_bodies", parse_size, 16 << 20
+            top.get("max_unidentified_bodies"),
+            "max_unidentified_bodies",
+            parse_size,
+            _TOP.max_unidentified_bodies,
         ),
         log_level=_log_level(r, top.get("log_level")),
-        watch_files=_flag(r, top.get("watch_files", True), "watch_files"),
+        watch_files=_flag(r, top.get("watch_files", _TOP.watch_files), "watch_files"),
         tracing=config_ops.tracing(r, top.get("tracing")),
         trusted_proxies=config_ops.trusted_proxies(r, top.get("trusted_proxies")),
     )
@@ -139,13 +163,14 @@ _TOP_FIELDS = {
 
 LOG_LEVELS = ("info", "debug", "warning", "error")
 LOG_LEVEL_ENV = "OMA_GATEWAY_LOG_LEVEL"
+_REFUSAL_STATUSES = ("auto", "http", "oma")
 
 
 def _log_level(r: Reader, value: object) -> str:
     """The environment wins over the file: a debug session needs no config edit."""
     if r.env.get(LOG_LEVEL_ENV):
-        return r.choice(r.env[LOG_LEVEL_ENV].lower(), LOG_LEVEL_ENV, LOG_LEVELS)
-    return r.choice(value, "log_level", LOG_LEVELS)
+        return r.choice(r.env[LOG_LEVEL_ENV].lower(), LOG_LEVEL_ENV, LOG_LEVELS, _TOP.log_level)
+    return r.choice(value, "log_level", LOG_LEVELS, _TOP.log_level)
 
 
 def _tls(r: Reader, value: object) -> TlsSettings | None:
@@ -207,7 +232,7 @@ def _store(r: Reader, value: object) -> StoreSettings:
             "replicas",
         },
     )
-    url = r.string(fields.get("url"), "store.url", "memory://")
+    url = r.string(fields.get("url"), "store.url", _STORE.url)
     if not url.startswith(_STORE_SCHEMES):
         r.fail(
             "store.url",
@@ -223,14 +248,18 @@ def _store(r: Reader, value: object) -> StoreSettings:
     ]
     return StoreSettings(
         url=url,
-        on_error=cast(Any, r.choice(fields.get("on_error"), "store.on_error", _ON_ERROR)),
+        on_error=cast(
+            Any, r.choice(fields.get("on_error"), "store.on_error", _ON_ERROR, _STORE.on_error)
+        ),
         encryption_key=key,
         previous_encryption_keys=tuple(k for k in olds if k is not None),
-        timeout=r.convert(fields.get("timeout"), "store.timeout", parse_duration, 0.1),
-        local_fallback=_flag(r, fields.get("local_fallback", True), "store.local_fallback"),
+        timeout=r.convert(fields.get("timeout"), "store.timeout", parse_duration, _STORE.timeout),
+        local_fallback=_flag(
+            r, fields.get("local_fallback", _STORE.local_fallback), "store.local_fallback"
+        ),
         password=_optional_secret(r, fields, "store"),
         ca_file=_readable(r, fields.get("ca_file"), "store.ca_file"),
-        replicas=_at_least_one(r, fields.get("replicas", 1), "store.replicas"),
+        replicas=_at_least_one(r, fields.get("replicas", _STORE.replicas), "store.replicas"),
     )
 
 
@@ -336,7 +365,7 @@ def _rate(r: Reader, value: object, path: str) -> RateSpec | None:
     if isinstance(burst, bool) or not isinstance(burst, int) or burst < 1:
         r.fail(f"{path}.burst", "expected a whole number of at least 1")
         burst = 1
-    shadow = fields.get("shadow", False)
+    shadow = fields.get("shadow", _RATE.shadow)
     if not isinstance(shadow, bool):
         r.fail(f"{path}.shadow", "expected true or false")
         shadow = False
@@ -378,10 +407,15 @@ def _upstream(r: Reader, name: str, value: object, path: str) -> UpstreamSetting
         },
     )
     url = r.string(fields.get("url"), f"{path}.url").rstrip("/")
-    insecure = _flag(r, fields.get("insecure_http", False), f"{path}.insecure_http")
+    insecure = _flag(
+        r, fields.get("insecure_http", _UPSTREAM.insecure_http), f"{path}.insecure_http"
+    )
     _upstream_url(r, url, f"{path}.url", insecure=insecure)
     lifetime = r.convert(
-        fields.get("token_lifetime"), f"{path}.token_lifetime", parse_duration, 10800.0
+        fields.get("token_lifetime"),
+        f"{path}.token_lifetime",
+        parse_duration,
+        _UPSTREAM.token_lifetime,
     )
     if not 60 <= lifetime <= 86400:
         r.fail(f"{path}.token_lifetime", "OMA session tokens last from 60s to 24h here")
@@ -390,19 +424,23 @@ def _upstream(r: Reader, name: str, value: object, path: str) -> UpstreamSetting
         url=url,
         user=r.string(fields.get("user"), f"{path}.user"),
         password=_password(r, fields, path) or Secret(""),
-        client=r.string(fields.get("client"), f"{path}.client", "oma-gateway"),
+        client=r.string(fields.get("client"), f"{path}.client", _UPSTREAM.client),
         token_lifetime=lifetime,
-        timeout=r.convert(fields.get("timeout"), f"{path}.timeout", parse_duration, 20.0),
+        timeout=r.convert(
+            fields.get("timeout"), f"{path}.timeout", parse_duration, _UPSTREAM.timeout
+        ),
         rate_limit=_rate(r, fields.get("rate_limit"), f"{path}.rate_limit"),
-        max_connections=_count(r, fields.get("max_connections", 1024), f"{path}.max_connections"),
+        max_connections=_count(
+            r, fields.get("max_connections", _UPSTREAM.max_connections), f"{path}.max_connections"
+        ),
         max_answer=r.convert(
-            fields.get("max_answer"), f"{path}.max_answer", parse_size, 32 * 1024 * 1024
+            fields.get("max_answer"), f"{path}.max_answer", parse_size, _UPSTREAM.max_answer
         ),
         max_in_flight_per_caller=_optional_count(r, fields, f"{path}.max_in_flight_per_caller"),
         ca_file=_readable(r, fields.get("ca_file"), f"{path}.ca_file"),
         insecure_http=insecure,
         proxy=config_ops.proxy_url(r, fields.get("proxy"), f"{path}.proxy"),
-        trust_env=_flag(r, fields.get("trust_env", False), f"{path}.trust_env"),
+        trust_env=_flag(r, fields.get("trust_env", _UPSTREAM.trust_env), f"{path}.trust_env"),
     )
 
 
@@ -544,7 +582,7 @@ def _session_tokens(r: Reader, value: object, path: str) -> SessionTokenSettings
         return None
     fields = r.mapping(value, path, {"max_lifetime"})
     lifetime = r.convert(
-        fields.get("max_lifetime"), f"{path}.max_lifetime", parse_duration, 10800.0
+        fields.get("max_lifetime"), f"{path}.max_lifetime", parse_duration, _TOKENS.max_lifetime
     )
     if not 1 <= lifetime <= 86400:
         r.fail(f"{path}.max_lifetime", "from 1s to 24h (OMA's own session tokens last at most 24h)")
@@ -601,6 +639,7 @@ def _instant(value: object) -> datetime | None:
     raise ValueError(f"expected a date or ISO 8601 time, got {value!r}")
 
 
+_DURABILITIES = ("interval", "flush", "fsync")
 _AUDIT_FIELDS = {
     "file", "durability", "fsync_interval", "on_error", "signing_key_file", "checkpoint_interval",
 }  # fmt: skip
@@ -610,7 +649,10 @@ def _audit(r: Reader, value: object) -> AuditSettings:
     fields = r.mapping(value, "audit", _AUDIT_FIELDS)
     file = r.string(fields.get("file"), "audit.file", "-")
     interval = r.convert(
-        fields.get("checkpoint_interval"), "audit.checkpoint_interval", parse_duration, 10.0
+        fields.get("checkpoint_interval"),
+        "audit.checkpoint_interval",
+        parse_duration,
+        _AUDIT.checkpoint_interval,
     )
     if interval <= 0:
         r.fail("audit.checkpoint_interval", "expected a duration above 0")
@@ -620,12 +662,19 @@ def _audit(r: Reader, value: object) -> AuditSettings:
         file=None if file == "-" else file,
         durability=cast(
             Any,
-            r.choice(fields.get("durability"), "audit.durability", ("interval", "flush", "fsync")),
+            r.choice(
+                fields.get("durability"), "audit.durability", _DURABILITIES, _AUDIT.durability
+            ),
         ),
         fsync_interval=r.convert(
-            fields.get("fsync_interval"), "audit.fsync_interval", parse_duration, 1.0
+            fields.get("fsync_interval"),
+            "audit.fsync_interval",
+            parse_duration,
+            _AUDIT.fsync_interval,
         ),
-        on_error=cast(Any, r.choice(fields.get("on_error"), "audit.on_error", _ON_ERROR)),
+        on_error=cast(
+            Any, r.choice(fields.get("on_error"), "audit.on_error", _ON_ERROR, _AUDIT.on_error)
+        ),
     )
 
 

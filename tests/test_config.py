@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gateway.secrets import digest
-from gateway.settings import RateSpec, Settings
+from gateway.secrets import Secret, digest
+from gateway.settings import CallerKey, CallerSettings, RateSpec, Settings, UpstreamSettings
 from gateway.units import parse_duration, parse_rate, parse_size
 from gateway.validation import ConfigError, load_settings, parse_settings
 
@@ -70,6 +70,31 @@ def test_contract_example_parses_into_typed_settings() -> None:
     assert billing.method_limits["change_user"] == RateSpec(1.0, 2)
     assert settings.max_body == 1024 * 1024
     assert settings.audit.file == "/var/log/oma-gateway/audit.jsonl"
+
+
+MINIMAL = {  # every section present and empty, every leaf with a default left out
+    "store": {},
+    "audit": {},
+    "tracing": {},
+    "upstreams": {"a": {"url": "https://oma.example/api", "user": "u",
+                        "password_env": "OMA_PASSWORD_A", "rate_limit": {"rate": "5/s"}}},
+    "callers": {"c": {"keys": [DIGEST], "allow": ["get_user"], "session_tokens": {},
+                      "params": {"generate_token": {}, "change_user": {}, "change_domain": {}}}},
+}  # fmt: skip
+
+
+def test_what_the_loader_fills_in_is_each_settings_dataclass_default() -> None:
+    upstream = UpstreamSettings(
+        name="a",
+        url="https://oma.example/api",
+        user="u",
+        password=Secret(ENV["OMA_PASSWORD_A"]),
+        rate_limit=RateSpec(5.0, 5),
+    )
+    caller = CallerSettings(name="c", keys=(CallerKey(DIGEST),), upstream="a", allow=("get_user",))
+    assert parse_settings(MINIMAL, ENV) == Settings(
+        upstreams={"a": upstream}, callers={"c": caller}
+    )
 
 
 def test_settings_are_frozen() -> None:

@@ -5,6 +5,8 @@ bounded, and the cause shows in the log line and in a bounded metric label."""
 from __future__ import annotations
 
 import asyncio
+import socket
+import struct
 import tracemalloc
 import zlib
 from collections import Counter
@@ -265,6 +267,56 @@ async def test_every_cause_is_exported_from_zero(
     gw = await _gateway(aiohttp_client, scripted_server)
     for cause in ("tls", "dns", "refused", "reset", "timeout", "redirect", "too_large"):
         assert _failures(gw, cause) == 0
+
+
+def _abort_with_a_reset(request: web.Request) -> None:
+    transport = request.transport
+    assert transport is not None
+    # Linger 0 turns the close into a TCP RST: what a crashed upstream or a middlebox sends.
+    sock = transport.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
+async def _reset_before_answering(request: web.Request) -> web.StreamResponse:
+    _abort_with_a_reset(request)
+    return web.Response()  # never sent: the connection is gone
+
+
+async def _reset_mid_answer(request: web.Request) -> web.StreamResponse:
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    response.content_length = 4096
+    await response.prepare(request)
+    await response.write(b'{"success": true, "attributes": {"name": "')
+    await asyncio.sleep(0.05)  # the headers and the first bytes reach the gateway first
+    _abort_with_a_reset(request)
+    return response
+
+
+@pytest.mark.parametrize("handler", [_reset_before_answering, _reset_mid_answer])
+async def test_a_connection_reset_names_reset_in_the_log_line_and_the_metric(
+    aiohttp_client: AiohttpClient, scripted: Upstream, scripted_server: TestServer, handler: Handler
+) -> None:
+    scripted.get_user = handler
+    gw = await _gateway(aiohttp_client, scripted_server)
+    with capture_logs() as logs:
+        assert await _refusal(gw) == (502, "upstream_unavailable")
+    assert [e["cause"] for e in logs if e["event"] == "upstream_failed"] == ["reset"]
+    assert _failures(gw, "reset") == 1 and _failures(gw, "other") == 0
+
+
+async def test_a_host_name_that_does_not_resolve_names_dns_in_the_log_line_and_the_metric(
+    aiohttp_client: AiohttpClient,
+) -> None:
+    url = "http://oma-gateway-test.invalid/api"  # .invalid never resolves (RFC 6761)
+    settings = make_settings(url)
+    oma = replace(upstream(url), insecure_http=True)
+    gw = await aiohttp_client(create_app(replace(settings, upstreams={"oma": oma})))
+    with capture_logs() as logs:
+        assert await _refusal(gw) == (502, "upstream_unavailable")
+    assert [e["cause"] for e in logs if e["event"] == "upstream_failed"] == ["dns"]
+    assert [e["cause"] for e in logs if e["event"] == "oma_login_failed"] == ["dns"]
+    assert _failures(gw, "dns") == 1 and _failures(gw, "other") == 0
 
 
 async def test_a_refused_port_is_counted_as_refused(aiohttp_client: AiohttpClient) -> None:

@@ -19,6 +19,7 @@ _DOMAIN_PATTERN = re.compile(r"[A-Za-z0-9*?_-]+(?:\.[A-Za-z0-9*?_-]+)*\.?")
 _TOKEN_TYPES = ("session", "sso", "oma")
 _UPSERT = ("any", "create_only")
 _CHANGE_METHODS = ("change_user", "change_domain")
+_CHANGE = ChangeRules()  # the defaults, written once in settings
 
 
 def read_scope(r: Reader, value: object, path: str) -> tuple[str, ...] | None:
@@ -70,5 +71,5 @@ def _change(r: Reader, value: object, path: str) -> ChangeRules:
         if "attributes" in fields
         else None
     )
-    upsert = cast(Any, r.choice(fields.get("upsert"), f"{path}.upsert", _UPSERT))
+    upsert = cast(Any, r.choice(fields.get("upsert"), f"{path}.upsert", _UPSERT, _CHANGE.upsert))
     return ChangeRules(attributes=attributes, upsert=upsert)

@@ -83,10 +83,12 @@ async def test_unicode_line_breaks_are_escaped_in_the_file_and_on_stdout(
     try:
         user = "a\u2028b\u2029c\u0085d@demo.example"
         await post(gw, "get_user", orjson.dumps({"user": user}), "billing")
-        (record,) = await audit_lines(gw, path)
+        assert await post(gw, "get_user", b'{"user": "bob@demo.example"}', "billing") == 200
+        record, after = await audit_lines(gw, path)
     finally:
         logs.configure(cache=False)
     assert record["targets"]["user"] == user  # the same value, escaped on the line
+    assert after["targets"]["user"] == "bob@demo.example"  # and the file goes on receiving
     for data in (path.read_bytes(), stream.getvalue()):
         assert "\u2028" not in data.decode() and "\u0085" not in data.decode()
         text = data.decode()

@@ -69,3 +69,8 @@ def test_caller_method_and_result(files: list[Path]) -> None:
 def test_a_bad_time_is_refused(files: list[Path]) -> None:
     result = cli("audit", "search", str(files[1]), "--since", "last month")
     assert result.returncode == 2 and "--since" in result.stderr
+
+
+def test_a_missing_file_exits_2(files: list[Path], tmp_path: Path) -> None:
+    result = cli("audit", "search", str(files[1]), str(tmp_path / "missing.jsonl"))
+    assert result.returncode == 2 and "missing.jsonl" in result.stderr

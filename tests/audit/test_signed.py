@@ -180,6 +180,20 @@ def test_without_a_key_a_file_has_no_checkpoints_and_public_key_verify_says_so(
     assert code == 1 and "unsigned tail of 4 lines" in out
 
 
+def test_a_verify_that_cannot_run_exits_2_not_1(tmp_path: Path, key: tuple[Path, Path]) -> None:
+    """1 means "the trail is broken"; a missing file or an unusable key is not that verdict."""
+    path = tmp_path / "audit.jsonl"
+    write_bursts(path, key[0])
+    code, out = verify(tmp_path / "missing.jsonl", public=key[1])
+    assert code == 2 and "missing.jsonl" in out
+    garbage = tmp_path / "garbage.pub"
+    garbage.write_text("not a key\n")
+    for bad in (garbage, key[0], tmp_path / "absent.pub"):  # key[0]: the private key, by mistake
+        code, out = verify(path, public=bad)
+        assert code == 2 and bad.name in out, out
+        assert "PRIVATE" not in out and key[0].read_text().splitlines()[1] not in out
+
+
 def test_a_vanished_audit_volume_is_not_retried_in_a_busy_loop(
     tmp_path: Path, key: tuple[Path, Path]
 ) -> None:

@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 import yaml
 
-from gateway.connections import FD_RESERVE, fd_cap
+from gateway.connections import CONNECTIONS, FD_RESERVE, fd_cap
 from gateway.secrets import digest
 from gateway.validation import ConfigError, parse_settings
+from gateway.wiring import assemble
 
 from ..support import KEYS, cli
 
@@ -79,3 +80,11 @@ def test_with_bounded_upstream_pools_callers_get_what_the_pools_leave() -> None:
     assert fd_cap(16384, 20_000) == (20_000 - FD_RESERVE) // 2
     # Pools larger than half the limit: halving stays the safe bound.
     assert fd_cap(16384, 1024, upstream_sockets=2048) == (1024 - FD_RESERVE) // 2
+
+
+def test_the_assembled_app_carries_the_guard_built_from_these_settings() -> None:
+    # The guard is wired with the rest (wiring.assemble), not attached by serve afterwards.
+    settings = parse_settings({**BASE, "client_timeout": "2s", "max_connections": 10}, ENV)
+    parts = assemble(settings)
+    assert parts.app[CONNECTIONS] is parts.guard
+    assert (parts.guard.client_timeout, parts.guard.max_connections) == (2.0, 10)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from gateway.secrets import digest
+
 from ..support import cli
 from .procs import (
     PASSWORD_ENV,
@@ -20,6 +22,8 @@ from .procs import (
     write_config,
 )
 
+EXPIRED = {"digest": digest("an-old-key"), "expires": "2020-01-01T00:00:00+00:00"}
+
 
 @pytest.mark.parametrize("workers", [1, 2])
 async def test_log_level_warning_silences_info_in_workers_and_supervisor(
@@ -27,15 +31,27 @@ async def test_log_level_warning_silences_info_in_workers_and_supervisor(
 ) -> None:
     with sandbox_process() as oma:
         ports = Ports()
-        document = config(oma, ports, {"billing": ["billing"]}, log_level="warning")
+        # An expired key makes each worker warn at start (config_warning); a reload that changes
+        # a restart-only setting makes the supervisor and each worker warn (needs_restart).
+        keys = {"billing": ["billing", EXPIRED]}
+        document = config(oma, ports, keys, log_level="warning", watch_files=False)
         path = write_config(tmp_path / "gateway.yaml", document)
         argv = ("serve", "--config", str(path), "--workers", str(workers))
         with gateway_process(*argv) as gateway:
             await asyncio.to_thread(wait_ready, ports.admin_url)
+            await asyncio.to_thread(gateway.wait_for, '"config_warning"', workers)
+            write_config(path, {**document, "keepalive_timeout": "60s"})
+            gateway.signal(signal.SIGHUP)
+            needs_restart = workers + (1 if workers > 1 else 0)  # each worker and the supervisor
+            await asyncio.to_thread(gateway.wait_for, "config_reload_needs_restart", needs_restart)
             gateway.signal(signal.SIGTERM)
             assert await asyncio.to_thread(gateway.wait, 30) == 0
-    levels = {json.loads(line)["level"] for line in gateway.lines}
-    assert levels <= {"warning", "error"}, gateway.output()
+    lines = [json.loads(line) for line in gateway.lines]
+    levels = {line["level"] for line in lines}
+    assert levels <= {"warning", "error"}, gateway.output()  # no info line, from any process
+    events = [line["event"] for line in lines]
+    assert events.count("config_warning") == 2 * workers  # each worker, at start and on reload
+    assert events.count("config_reload_needs_restart") == needs_restart
 
 
 async def test_the_environment_wins_over_the_file(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """The README's configuration reference against the code: every field the loader knows is listed
-once, nothing else is, every default it states is what `config show` prints, and no other table
-of the README states one again."""
+once, nothing else is, every default it states is what `config show` prints, no other table of
+the README states one again, and its one list of restart-only settings is what
+`gateway.restartonly` keeps on reload."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import yaml
 
 from gateway.config_reader import Reader
 from gateway.config_show import effective_document
+from gateway.restartonly import RESTART_ONLY
 from gateway.units import parse_duration, parse_size
 from gateway.validation import read_settings
 
@@ -125,3 +127,18 @@ def same(stated: str, shown: Any) -> bool:
         except ValueError:
             pass
     return False
+
+
+def test_the_readme_lists_exactly_the_restart_only_settings_the_code_keeps() -> None:
+    text = (ROOT / "README.md").read_text()
+    listed = text.split("<!-- restart-only:start -->")[1].split("<!-- restart-only:end -->")[0]
+    # tls is kept apart in the code: its on/off state stays, its files are re-read.
+    assert set(re.findall(r"`([a-z_]+)`", listed)) == {*RESTART_ONLY, "tls"}
+    assert "\n### Reloading\n" in text
+
+
+def test_the_deploy_readme_points_to_that_list_instead_of_keeping_its_own() -> None:
+    deploy = (ROOT / "deploy" / "README.md").read_text()
+    sentence = deploy.split("need a restart")[1].split("config_reload_needs_restart")[0]
+    assert "(../README.md#reloading)" in sentence
+    assert not set(re.findall(r"`([a-z_]+)`", sentence)) - {"store"}  # no list of its own
