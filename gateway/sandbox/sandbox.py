@@ -22,6 +22,9 @@ AuthKind = Literal["password", "token"]
 # The benchmark drives millions of calls through one sandbox: keep the log bounded by dropping
 # its older half when it grows past this.
 MAX_RECORDED = 100_000
+# A recorded body is kept only up to this size, so the log stays small whatever callers send
+# (the bundled sandbox lives in the gateway's process): a larger one is recorded as its size.
+MAX_RECORDED_BODY = 16 * 1024
 _SECONDS_PER_MONTH = 2_629_746
 
 
@@ -104,7 +107,7 @@ class Sandbox:
         month = int(self.clock()) // _SECONDS_PER_MONTH % 1000
         return f"month{month}_{secrets.token_hex(5)[:9]}"
 
-    def record(self, method: str, body: dict[str, Any]) -> None:
+    def record(self, method: str, body: dict[str, Any], size: int = 0) -> None:
         credentials = body.get("credentials")
         creds = credentials if isinstance(credentials, dict) else {}
         token = _text(creds.get("token"))
@@ -113,6 +116,8 @@ class Sandbox:
         )
         # A shallow copy is enough: the handlers read bodies and never change them.
         rest = {key: value for key, value in body.items() if key != "credentials"}
+        if size > MAX_RECORDED_BODY:
+            rest = {"_omitted_bytes": size}
         entry = RecordedRequest(
             method, _text(creds.get("client")), _text(creds.get("user")), auth, token, rest
         )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+
+import orjson
 from pytest_aiohttp import AiohttpClient
 
 from gateway.sandbox import Sandbox, create_sandbox_app
@@ -96,3 +99,15 @@ async def test_a_sandbox_built_with_a_role_gives_it_to_the_configured_login(
     assert (await oma(client, "get_user", user="bob@demo.example"))["success"] is True
     reply = await oma(client, "change_user", user="bob@demo.example", attributes={"title": "x"})
     assert reply["error_number"] == 4
+
+
+async def test_a_large_body_is_recorded_by_its_size_only(client: Client) -> None:
+    # The bundled sandbox lives in the gateway's process: its log must not keep callers' bodies
+    # whole, and a body bigger than aiohttp's default 1 MiB is still OMA's logic to answer.
+    padding = "x" * (2 * 1024 * 1024)
+    body = {"credentials": ADMIN, "user": "alice@demo.example", "note": padding}
+    response = await client.post("/api/get_user", data=io.BytesIO(orjson.dumps(body)))
+    assert (await response.json())["success"] is True
+    state = await (await client.get("/_sandbox/requests")).json()
+    body = state["requests"][-1]["body"]
+    assert set(body) == {"_omitted_bytes"} and body["_omitted_bytes"] > len(padding)
