@@ -63,8 +63,9 @@ async def call_method(request: web.Request) -> web.Response:
     call.method = await _method_of(request, call, runtime.settings.max_body)  # policy: the path
     presented = _noted(call, from_headers(request.headers, peer_names(request)))  # auth
     runtime.auth.early(presented)  # auth: a bad header key is refused before the body is read
-    call.body = body = await read_object(request, runtime.settings.max_body)
+    body = await read_object(request, runtime.settings.max_body)
     presented = _noted(call, from_body(presented, body))  # auth: OMA-style body credentials
+    call.body = body = within_depth(body)  # after the noting: refusal_status sees the credentials
     call.identity = await runtime.auth.identify(presented)  # auth: who is calling
     policy = runtime.policies[call.identity.caller.name]  # policy: the caller's, asked once
     if call.method == "authenticate":  # OMA token mode: answered here, never forwarded
@@ -165,7 +166,9 @@ def _noted(call: Call, presented: Presented) -> Presented:
 
 
 async def read_object(request: web.Request, max_body: int) -> dict[str, Any]:
-    """The body as a JSON object, read in chunks so an oversized body is refused, not buffered."""
+    """The body as a JSON object, read in chunks so an oversized body is refused, not buffered.
+    Not yet checked for depth (`within_depth`): a caller's OMA-style credentials are noted first,
+    so the refusal of a too-deep body reaches an OMA client the way `refusal_status` says."""
     if request.content_length is not None and request.content_length > max_body:
         raise PayloadTooLarge()
     data = await _read_bounded(request, max_body)
@@ -178,6 +181,11 @@ async def read_object(request: web.Request, max_body: int) -> dict[str, Any]:
         raise BadRequest("request body is not valid JSON") from exc
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object")
+    return body
+
+
+def within_depth(body: dict[str, Any]) -> dict[str, Any]:
+    """The body, refused when nested deeper than `MAX_DEPTH` (before anything else reads it)."""
     if _deeper_than(body, MAX_DEPTH):
         raise BadRequest(f"request body nested deeper than {MAX_DEPTH} levels")
     return body

@@ -62,6 +62,22 @@ def test_perl_sees_every_refusal_with_its_number_and_text(
     assert answer["content"]["gateway_error"] == code
 
 
+def test_perl_sees_the_refusal_of_a_body_nested_too_deep(replicas: list[Replica]) -> None:
+    ids: Any = ["d1"]
+    for _ in range(70):  # the gateway refuses bodies nested deeper than 64 levels
+        ids = [ids]
+    answer = perl(f"{replicas[0].url}/api/", "billing", KEYS["billing"], "get_user",
+                  {**ALICE, "ids": ids})  # fmt: skip
+    assert answer["status"] == 200  # its body credentials were noted before the depth refusal
+    assert (answer["error_number"], answer["error"]) == (
+        5,
+        "request body nested deeper than 64 levels",
+    )
+    assert answer["content"]["gateway_error"] == "bad_request" and answer["request_id"]
+    record = [r for r in replicas[0].audit() if r["request_id"] == answer["request_id"]]
+    assert record[0]["status"] == 200 and record[0]["gateway_error"] == "bad_request"
+
+
 def test_perl_sees_rate_limiting_with_retry_after(replicas: list[Replica]) -> None:
     first, second = replicas
     assert perl(f"{first.url}/api/", "support", KEYS["support"])["is_success"] is True
