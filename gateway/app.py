@@ -20,7 +20,7 @@ from .audit import AuditTrail
 from .auth import Presented
 from .auth.presented import from_body, from_headers, without_session_token
 from .auth.tls import peer_names
-from .auth.tokens import can_hold_tokens, wants_token
+from .auth.tokens import can_hold_tokens, naming_minted, wants_token
 from .authfailures import AUTH_FAILURES, AuthFailures
 from .call import Call, current_call, request_id_from
 from .client_address import client_address
@@ -130,6 +130,7 @@ async def _authenticate(
     call.answer = answer = await request.app[GATEWAY].runtime.auth.sessions.answer(
         call.identity, body
     )
+    call.identity = naming_minted(call.identity, answer)  # audit: the new token's id
     return web.json_response(answer, dumps=_dumps)
 
 
