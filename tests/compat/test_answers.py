@@ -27,8 +27,11 @@ def perl(
     return run_client("perl", "net_opensrs_oma.pl", *argv)
 
 
-def test_perl_password_mode_from_its_documented_base_url(replicas: list[Replica]) -> None:
-    answer = perl(f"{replicas[0].url}/api/", "billing", KEYS["billing"])  # -> /api//get_user
+@pytest.mark.parametrize("suffix", ["/api/", "/api"])  # -> /api//get_user, /api/get_user
+def test_perl_password_mode_from_its_documented_base_url(
+    replicas: list[Replica], suffix: str
+) -> None:
+    answer = perl(replicas[0].url + suffix, "billing", KEYS["billing"])
     assert answer["status"] == 200 and answer["is_success"] is True
     record = [r for r in replicas[0].audit() if r["method"] == "get_user"][-1]
     assert record["caller"] == "billing" and record["client"] == PERL_CLIENT
