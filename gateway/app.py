@@ -22,7 +22,7 @@ from .audit import AuditTrail
 from .auth import Presented
 from .auth.presented import from_body, from_headers, without_session_token
 from .auth.tls import peer_names
-from .auth.tokens import can_hold_tokens, wants_token
+from .auth.tokens import can_hold_tokens, naming_minted, wants_token
 from .authfailures import AUTH_FAILURES, AuthFailures
 from .bodybudget import BodyBudget, Share
 from .call import Call, current_call, request_id_from
@@ -68,8 +68,9 @@ async def call_method(request: web.Request) -> web.Response:
     call.method = await _method_of(request, call, runtime.settings, gateway.bodies)  # policy
     presented = _noted(call, from_headers(request.headers, peer_names(request)))  # auth
     known = runtime.auth.early(presented)  # auth: a bad header key is refused before the body
-    call.body = body = await _body(request, runtime.settings, gateway.bodies, known)  # bodybudget
+    body = await _body(request, runtime.settings, gateway.bodies, known)  # bodybudget
     presented = _noted(call, from_body(presented, body))  # auth: OMA-style body credentials
+    call.body = body = within_depth(body)  # after the noting: refusal_status sees the credentials
     call.identity = await runtime.auth.identify(presented)  # auth: who is calling
     policy = runtime.policies[call.identity.caller.name]  # policy: the caller's, asked once
     if call.method == "authenticate":  # OMA token mode: answered here, never forwarded
@@ -135,6 +136,7 @@ async def _authenticate(
     call.answer = answer = await request.app[GATEWAY].runtime.auth.sessions.answer(
         call.identity, body
     )
+    call.identity = naming_minted(call.identity, answer)  # audit: the new token's id
     return web.json_response(answer, dumps=_dumps)
 
 
@@ -186,7 +188,9 @@ async def read_object(
     request: web.Request, max_body: int, share: Share | None = None
 ) -> dict[str, Any]:
     """The body as a JSON object, read in chunks so an oversized body is refused, not buffered;
-    with a `share`, its bytes count against the unidentified callers' budget while they arrive."""
+    with a `share`, its bytes count against the unidentified callers' budget while they arrive.
+    Not yet checked for depth (`within_depth`): a caller's OMA-style credentials are noted first,
+    so the refusal of a too-deep body reaches an OMA client the way `refusal_status` says."""
     if request.content_length is not None and request.content_length > max_body:
         raise PayloadTooLarge()
     data = await _read_bounded(request, max_body, share)
@@ -199,6 +203,11 @@ async def read_object(
         raise BadRequest("request body is not valid JSON") from exc
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object")
+    return body
+
+
+def within_depth(body: dict[str, Any]) -> dict[str, Any]:
+    """The body, refused when nested deeper than `MAX_DEPTH` (before anything else reads it)."""
     if _deeper_than(body, MAX_DEPTH):
         raise BadRequest(f"request body nested deeper than {MAX_DEPTH} levels")
     return body

@@ -60,7 +60,9 @@ class Downloads:
         if not link.startswith(_PREFIX) or len(link) > 64:
             return None
         grant = await self._store.get(_digest(link))
-        return grant if grant is not None and grant.url and grant.caller == caller else None
+        if grant is None or not grant.url or grant.caller != caller:
+            return None
+        return grant if grant.expires_at > self._clock() else None  # the store's TTL aside
 
 
 async def stream_file(

@@ -6,7 +6,7 @@
     ├── TargetNotAllowed       403   an object outside the caller's scope, or a protected login
     ├── ParameterNotAllowed    403   a parameter rule refuses the call (generate_token, attributes)
     ├── BadRequest             400   body not a JSON object, malformed method name
-    ├── NoSuchEndpoint         404   a path other than POST /api/{method}
+    ├── NoSuchEndpoint         404   a path no OMA library builds; an unknown or expired download
     ├── WrongHttpMethod        405   /api/{method} with another HTTP method
     ├── PayloadTooLarge        413   body over max_body
     ├── RateLimited            429   a limit is exhausted (carries Retry-After / RateLimit headers)

@@ -65,6 +65,39 @@ async def test_every_key_failure_gets_the_same_401(
     assert not any(r.method == "get_user" for r in oma.requests)
 
 
+async def session_token(gw: Client, name: str) -> str:
+    body = {"credentials": {"user": name, "password": KEYS[name]}, "generate_session_token": True}
+    answer = await (await gw.post("/api/authenticate", json=body)).json()
+    return str(answer["session_token"])
+
+
+@pytest.mark.parametrize(
+    ("header", "header_caller", "body_caller", "kind"),
+    [("Authorization", "billing", "support", "password"),
+     ("X-API-Key", "billing", "support", "token"),
+     ("Authorization", "support", "billing", "token")],
+)  # fmt: skip
+async def test_two_valid_credentials_of_different_callers_get_the_one_401(
+    gw: Client, oma: Sandbox, header: str, header_caller: str, body_caller: str, kind: str
+) -> None:
+    key = KEYS[header_caller]
+    headers = {header: f"Bearer {key}" if header == "Authorization" else key}
+    secret = KEYS[body_caller] if kind == "password" else await session_token(gw, body_caller)
+    body = {**ALICE, "credentials": {"user": body_caller, kind: secret}}
+    for alone in ({"json": ALICE, "headers": headers}, {"json": body}):  # each one is valid
+        assert (await (await gw.post("/api/get_user", **alone)).json())["success"] is True
+    served = sum(r.method == "get_user" for r in oma.requests)
+    response = await gw.post("/api/get_user", json=body, headers=headers)
+    assert response.status == 200  # refusal_status auto: OMA-style body credentials
+    assert await response.json() == {
+        "success": False,
+        "error_number": 1,
+        "error": "Invalid credentials supplied in request",
+        "gateway_error": "unauthenticated",
+    }
+    assert sum(r.method == "get_user" for r in oma.requests) == served  # nothing forwarded
+
+
 async def test_a_wrong_header_key_does_not_fall_back_to_body_credentials(gw: Client) -> None:
     body = {**ALICE, "credentials": {"user": "billing", "password": KEYS["billing"]}}
     response = await gw.post("/api/get_user", json=body, headers={"X-API-Key": "wrong"})

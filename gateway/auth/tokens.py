@@ -13,6 +13,7 @@ import hashlib
 import secrets
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from ..secrets import Secret
@@ -24,6 +25,7 @@ __all__ = [
     "PREFIX",
     "CallerSessions",
     "can_hold_tokens",
+    "naming_minted",
     "token_digest",
     "token_id",
     "wants_token",
@@ -52,6 +54,15 @@ def can_hold_tokens(identity: Identity) -> bool:
     """Tokens are bound to a key (they die with it): a caller known by certificate alone, or one
     with `session_tokens: false`, gets none."""
     return identity.key is not None and identity.caller.session_tokens is not None
+
+
+def naming_minted(identity: Identity, answer: Mapping[str, Any]) -> Identity:
+    """The identity an `authenticate` is audited with: when it minted a token, that token's id
+    (so the trail links the calls made with it to where it came from), never the token."""
+    minted = answer.get("session_token")
+    if not isinstance(minted, str):
+        return identity
+    return replace(identity, token_id=token_id(Secret(minted)))
 
 
 class CallerSessions:

@@ -162,8 +162,8 @@ class FallbackSessions:
 
 class FallbackCallerTokens:
     """Caller tokens in Redis, or in this process while Redis is down. A token issued during an
-    outage works on the replica that issued it; one issued before it is not found elsewhere
-    until Redis is back (the caller gets `unauthenticated` and authenticates again)."""
+    outage works on the replica that issued it; one issued before it is found by no replica,
+    its issuer included, until Redis is back (the caller gets `unauthenticated`)."""
 
     def __init__(self, redis: RedisCallerTokens, breaker: CircuitBreaker) -> None:
         self._redis, self._breaker = redis, breaker

@@ -66,7 +66,7 @@ async def test_a_deep_body_is_audited_flat_and_the_file_keeps_receiving(
         await post(gw, "get_user", b'{"user": "bob@demo.example"}', "billing"),
     ]
     # Bodies nested deeper than 64 levels are refused as malformed before anything else reads
-    # them (gateway.app.read_object): both are audited, without targets, and the file goes on.
+    # them (gateway.app.within_depth): both are audited, without targets, and the file goes on.
     assert statuses == [400, 400, 200]
     anonymous, known, after = await audit_lines(gw, path)
     assert anonymous["gateway_error"] == known["gateway_error"] == "bad_request"

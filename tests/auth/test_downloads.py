@@ -5,13 +5,18 @@ aiohttp upstream that serves the file only with its own token, as OMA's links wo
 from __future__ import annotations
 
 import secrets
+import time
 from typing import Any
 
 import pytest
 from aiohttp import web
 from pytest_aiohttp import AiohttpClient, AiohttpServer
+from structlog.testing import capture_logs
 
-from gateway.app import create_app
+from gateway.app import GATEWAY, create_app
+from gateway.downloads import LINK_LIFETIME, Downloads
+from gateway.sandbox import ManualClock
+from gateway.settings import RateSpec
 
 from ..support import Client, bearer, caller, make_settings
 
@@ -46,6 +51,12 @@ async def oma_with_files(aiohttp_server: AiohttpServer) -> str:
 async def gw(aiohttp_client: AiohttpClient, oma_with_files: str) -> Client:
     callers = {"billing": caller("billing"), "support": caller("support")}
     return await aiohttp_client(create_app(make_settings(oma_with_files, callers)))
+
+
+async def snapshot_link(gw: Client, name: str = "billing") -> str:
+    body = {"type": "domain", "object": "demo.example", "date": "2026-11"}
+    answer = await (await gw.post("/api/stats_snapshot", json=body, headers=bearer(name))).json()
+    return str(answer["snapshot"])
 
 
 @pytest.mark.parametrize(
@@ -102,3 +113,48 @@ async def test_a_link_to_another_host_is_not_kept(
         await gw.post("/api/stats_snapshot", json=body, headers=bearer("support"))
     ).json()
     assert "/download/" not in answer["snapshot"] and OMA_TOKEN not in answer["snapshot"]
+
+
+async def test_a_download_is_audited(gw: Client) -> None:
+    link = await snapshot_link(gw)
+    with capture_logs() as logs:
+        fetched = await gw.session.get(link, headers=bearer("billing"))
+        assert fetched.status == 200 and await fetched.read() == FILE
+        refused = await gw.session.get(link, headers=bearer("support"))
+        assert refused.status == 404
+    served, other = [e for e in logs if e["event"] == "audit"]
+    assert served["method"] == other["method"] == "download"
+    assert (served["caller"], served["via"], served["status"]) == ("billing", "header_key", 200)
+    assert served["request_id"] == fetched.headers["X-Request-ID"]
+    assert served["result"] == "success" and served["gateway_error"] is None
+    assert (other["caller"], other["status"], other["gateway_error"]) == (
+        "support",
+        404,
+        "not_found",
+    )
+    assert OMA_TOKEN not in repr(logs)
+
+
+async def test_a_download_counts_against_the_callers_limits(
+    aiohttp_client: AiohttpClient, oma_with_files: str
+) -> None:
+    limited = caller("billing", rate_limit=RateSpec(rate=0.01, burst=2))
+    gw = await aiohttp_client(create_app(make_settings(oma_with_files, {"billing": limited})))
+    link = await snapshot_link(gw)  # the first of the two
+    fetched = await gw.session.get(link, headers=bearer("billing"))
+    assert fetched.status == 200 and fetched.headers["RateLimit"]
+    limited_out = await gw.session.get(link, headers=bearer("billing"))
+    assert limited_out.status == 429 and "Retry-After" in limited_out.headers
+    assert (await limited_out.json())["gateway_error"] == "rate_limited"
+
+
+async def test_a_link_stops_working_after_its_lifetime(gw: Client) -> None:
+    clock = ManualClock(time.time())
+    gateway = gw.app[GATEWAY]
+    gateway.downloads = Downloads(gateway.store.caller_tokens, clock=clock)  # the same store
+    link = await snapshot_link(gw)
+    clock.advance(LINK_LIFETIME - 1)
+    assert (await gw.session.get(link, headers=bearer("billing"))).status == 200
+    clock.advance(2)  # 15 minutes and a second after OMA answered
+    expired = await gw.session.get(link, headers=bearer("billing"))
+    assert expired.status == 404 and (await expired.json())["gateway_error"] == "not_found"

@@ -42,6 +42,20 @@ async def test_refusal_status_decides_the_http_status_of_the_gateways_own_answer
     assert response.headers["X-Request-ID"]
 
 
+@pytest.mark.parametrize(("mode", "status"), [("auto", 413), ("oma", 200)])
+async def test_a_body_too_large_to_read_keeps_its_http_status_unless_refusal_status_is_oma(
+    aiohttp_client: AiohttpClient, settings: Settings, mode: str, status: int
+) -> None:
+    # README, "Decisions and known limits": the body is refused unread, so under auto the
+    # gateway cannot know it carried OMA credentials; `refusal_status: oma` answers with 200.
+    gw = await gateway(aiohttp_client, settings, refusal_status=mode, max_body=1024)
+    body = {**ALICE, "credentials": BODY_CREDS, "pad": "x" * 2048}
+    response = await gw.post("/api/get_user", json=body)
+    assert response.status == status and response.headers["X-Request-ID"]
+    answer = await response.json()
+    assert answer["error_number"] == 5 and answer["gateway_error"] == "payload_too_large"
+
+
 async def test_a_perl_style_client_sees_rate_limiting_with_its_headers(
     aiohttp_client: AiohttpClient, oma_url: str
 ) -> None:

@@ -6,14 +6,20 @@ redis-server shared by two gateway "replicas"."""
 from __future__ import annotations
 
 import asyncio
+import datetime
+import hashlib
+import time
 from dataclasses import replace
 from typing import Any
 
 from pytest_aiohttp import AiohttpClient
+from redis.asyncio import Redis
+from structlog.testing import capture_logs
 
 from gateway.app import GATEWAY, create_app
 from gateway.sandbox import Sandbox
-from gateway.settings import RateSpec, SessionTokenSettings, Settings
+from gateway.secrets import digest
+from gateway.settings import CallerKey, RateSpec, SessionTokenSettings, Settings
 
 from ..policy.conftest import Recorder
 from ..store.conftest import redis_settings
@@ -149,8 +155,6 @@ async def test_the_toolkits_top_level_copy_of_the_token_is_not_forwarded(
 
 
 async def test_the_token_is_audited_by_id_never_in_clear(gw: Client) -> None:
-    from structlog.testing import capture_logs
-
     token = (await authenticate(gw))["session_token"]
     with capture_logs() as logs:
         await with_token(gw, token)
@@ -183,3 +187,62 @@ async def test_perls_plain_1_for_true_also_asks_for_a_token(gw: Client) -> None:
     assert answer["session_token"].startswith("omagw_st_")
     body["generate_session_token"] = 2  # anything else is not OMA's true
     assert await (await gw.post("/api/authenticate", json=body)).json() == {"success": True}
+
+
+async def test_authenticate_is_audited_once_with_the_new_tokens_id_never_the_token(
+    gw: Client,
+) -> None:
+    with capture_logs() as logs:
+        token = (await authenticate(gw))["session_token"]
+        assert (await with_token(gw, token))["success"] is True
+    minted, used = [e for e in logs if e["event"] == "audit"]
+    assert minted["method"] == "authenticate" and minted["caller"] == "billing"
+    assert minted["status"] == 200 and minted["via"] == "body_key"
+    assert minted["token_id"] == hashlib.sha256(token.encode()).hexdigest()[:12]
+    assert used["method"] == "get_user" and used["token_id"] == minted["token_id"]  # linked
+    assert token not in repr(logs)
+
+
+async def redis_contents(client: Redis) -> list[bytes]:
+    """Every key of the database and every value under it (the store writes strings and hashes;
+    any other type fails the test until it is read here too)."""
+    found: list[bytes | str] = []
+    async for key in client.scan_iter():
+        found.append(key)
+        kind = await client.type(key)
+        if kind == b"string":
+            found.append(await client.get(key) or b"")
+        elif kind == b"hash":
+            found += [b for kv in (await client.hgetall(key)).items() for b in kv]
+        else:
+            raise AssertionError(f"a {kind!r} in Redis: read it here too")
+    return [v if isinstance(v, bytes) else v.encode() for v in found]
+
+
+async def test_redis_holds_only_the_tokens_digest(
+    aiohttp_client: AiohttpClient, oma_url: str, redis_url: str, raw_redis: Redis
+) -> None:
+    gw = await aiohttp_client(create_app(make_settings(oma_url, store=redis_settings(redis_url))))
+    token = (await authenticate(gw, session_token_duration=600))["session_token"]
+    assert (await with_token(gw, token))["success"] is True  # limits and custody wrote too
+    contents = await redis_contents(raw_redis)
+    secret = token.removeprefix("omagw_st_").encode()
+    assert len(contents) > 2 and not any(secret in value for value in contents)
+    where = f"oma-gw:ctoken:{hashlib.sha256(token.encode()).hexdigest()}"
+    assert where.encode() in contents
+    assert 0 < await raw_redis.ttl(where) <= 600  # Redis drops it when the token expires
+
+
+async def test_a_token_dies_when_its_key_expires(
+    aiohttp_client: AiohttpClient, oma_url: str
+) -> None:
+    ends = time.time() + 1.5
+    key = CallerKey(digest(KEYS["billing"]), datetime.datetime.fromtimestamp(ends, datetime.UTC))
+    billing = caller("billing", keys=(key,))
+    gw = await aiohttp_client(create_app(make_settings(oma_url, {"billing": billing})))
+    answer = await authenticate(gw, session_token_duration=600)
+    assert answer["session_token_duration"] == 600  # the token itself would last 10 minutes
+    assert (await with_token(gw, answer["session_token"]))["success"] is True
+    await asyncio.sleep(ends - time.time() + 0.2)
+    expired = await with_token(gw, answer["session_token"])
+    assert expired["gateway_error"] == "unauthenticated" and expired["error_number"] == 1

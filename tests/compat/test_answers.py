@@ -27,8 +27,11 @@ def perl(
     return run_client("perl", "net_opensrs_oma.pl", *argv)
 
 
-def test_perl_password_mode_from_its_documented_base_url(replicas: list[Replica]) -> None:
-    answer = perl(f"{replicas[0].url}/api/", "billing", KEYS["billing"])  # -> /api//get_user
+@pytest.mark.parametrize("suffix", ["/api/", "/api"])  # -> /api//get_user, /api/get_user
+def test_perl_password_mode_from_its_documented_base_url(
+    replicas: list[Replica], suffix: str
+) -> None:
+    answer = perl(replicas[0].url + suffix, "billing", KEYS["billing"])
     assert answer["status"] == 200 and answer["is_success"] is True
     record = [r for r in replicas[0].audit() if r["method"] == "get_user"][-1]
     assert record["caller"] == "billing" and record["client"] == PERL_CLIENT
@@ -60,6 +63,22 @@ def test_perl_sees_every_refusal_with_its_number_and_text(
     assert answer["is_success"] is False and answer["request_id"]
     assert (answer["error_number"], answer["error"]) == (number, error)
     assert answer["content"]["gateway_error"] == code
+
+
+def test_perl_sees_the_refusal_of_a_body_nested_too_deep(replicas: list[Replica]) -> None:
+    ids: Any = ["d1"]
+    for _ in range(70):  # the gateway refuses bodies nested deeper than 64 levels
+        ids = [ids]
+    answer = perl(f"{replicas[0].url}/api/", "billing", KEYS["billing"], "get_user",
+                  {**ALICE, "ids": ids})  # fmt: skip
+    assert answer["status"] == 200  # its body credentials were noted before the depth refusal
+    assert (answer["error_number"], answer["error"]) == (
+        5,
+        "request body nested deeper than 64 levels",
+    )
+    assert answer["content"]["gateway_error"] == "bad_request" and answer["request_id"]
+    record = [r for r in replicas[0].audit() if r["request_id"] == answer["request_id"]]
+    assert record[0]["status"] == 200 and record[0]["gateway_error"] == "bad_request"
 
 
 def test_perl_sees_rate_limiting_with_retry_after(replicas: list[Replica]) -> None:

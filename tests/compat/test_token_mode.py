@@ -44,6 +44,9 @@ def test_ocolins_default_token_mode_survives_a_restart_and_works_on_another_repl
     # ocolin asks 86400 (its clamp of 100000); the gateway's max_lifetime caps it at 3h.
     assert cached["session_token_duration"] == 10800
     assert abs(cached["expires_at"] - (time.time() + 10800 - 60)) < 30
+    (minted,) = [r for r in first.audit() if r["method"] == "authenticate"]  # one, by id only
+    assert minted["caller"] == "billing" and minted["token_id"] == token_id(cached["token"])
+    assert first.proc is not None and first.proc.count(cached["token"]) == 0
     first.restart()
     again = ocolin(f"{first.url}/api", tmp_path)
     assert again["authenticated"] is False  # the cached token, across the restart
@@ -54,7 +57,7 @@ def test_ocolins_default_token_mode_survives_a_restart_and_works_on_another_repl
     # Neither the restarted replica nor the other one was asked to authenticate again.
     assert authenticates(first) == 0 and authenticates(second) == 0
     (record,) = [r for r in second.audit() if r["method"] == "get_user"][-1:]
-    assert record["caller"] == "billing"
+    assert record["caller"] == "billing" and record["token_id"] == minted["token_id"]
 
 
 def test_ocolin_trusts_its_cache_and_reads_error_1_without_authenticating_again(
@@ -120,6 +123,10 @@ def test_net_opensrs_omas_token_mode(replicas: list[Replica]) -> None:
     called = perl(f"{second.url}/api/", "token", token, "get_user", {"user": "alice@demo.example"})
     assert called["is_success"] is True
     assert_served(called["content"])
+
+
+def token_id(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()[:12]
 
 
 def md5(text: str) -> str:

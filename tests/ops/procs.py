@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.secrets import digest
 
@@ -167,6 +169,17 @@ def write_config(path: Path, document: Mapping[str, Any]) -> Path:
     draft.write_text(yaml.safe_dump(dict(document)))
     draft.replace(path)
     return path
+
+
+async def samples(admin_url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of the pod's /metrics, by name and sorted labels."""
+    async with aiohttp.ClientSession() as session, session.get(f"{admin_url}/metrics") as got:
+        text = await got.text()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 def wait_ready(admin_url: str, timeout: float = 20.0) -> None:

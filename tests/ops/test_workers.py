@@ -10,23 +10,20 @@ import signal
 from pathlib import Path
 
 import aiohttp
-from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.workers import HEARTBEAT
 
 from ..support import bearer
 from .load import Load, call
-from .procs import Ports, config, gateway_process, sandbox_process, wait_ready, write_config
-
-
-async def samples(admin_url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    async with aiohttp.ClientSession() as session, session.get(f"{admin_url}/metrics") as got:
-        text = await got.text()
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
+from .procs import (
+    Ports,
+    config,
+    gateway_process,
+    samples,
+    sandbox_process,
+    wait_ready,
+    write_config,
+)
 
 
 async def test_a_killed_worker_is_restarted_while_its_sibling_keeps_serving(
