@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
 import signal
@@ -15,6 +16,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -211,3 +214,15 @@ async def until(
             return
         await asyncio.sleep(every)
     raise AssertionError(f"{what} never became {want!r} within {seconds:g} s")
+
+
+def post_json(url: str, body: Mapping[str, Any], headers: Mapping[str, str]) -> tuple[int, Any]:
+    """POST `body` as JSON to a gateway of the test's own; its status and decoded answer, also for
+    a refusal."""
+    data = json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers=dict(headers))  # noqa: S310 (loopback)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 (loopback)
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as refused:
+        return refused.code, json.loads(refused.read())

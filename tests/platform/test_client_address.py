@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import json
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +24,7 @@ from ..ops.procs import (
     Proc,
     config,
     gateway_process,
+    post_json,
     sandbox_process,
     wait_ready,
     write_config,
@@ -122,20 +122,12 @@ def served(
 
 
 def call(served: Served, key: str, forwarded: str, request_id: str) -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(  # noqa: S310 (a loopback URL of our own)
-        f"{served.url}/api/get_user",
-        data=json.dumps({"user": "alice@demo.example"}).encode(),
-        headers={
-            "Authorization": f"Bearer {key}",
-            "X-Forwarded-For": forwarded,
-            "X-Request-ID": request_id,
-        },
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
-            return answer.status, json.loads(answer.read())
-    except urllib.error.HTTPError as refused:
-        return refused.code, json.loads(refused.read())
+    headers = {
+        "Authorization": f"Bearer {key}",
+        "X-Forwarded-For": forwarded,
+        "X-Request-ID": request_id,
+    }
+    return post_json(f"{served.url}/api/get_user", {"user": "alice@demo.example"}, headers)
 
 
 def test_a_gateway_process_audits_the_forwarded_client_only_behind_a_trusted_peer(

@@ -21,6 +21,7 @@ from ..ops.procs import (
     Proc,
     config,
     gateway_process,
+    post_json,
     sandbox_process,
     wait_ready,
     write_config,
@@ -57,20 +58,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 def post(
     stack: Stack, caller: str, method: str, body: dict[str, Any], request_id: str
 ) -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(  # noqa: S310 (a loopback URL of our own)
-        f"{stack.gateway}/api/{method}",
-        data=json.dumps(body).encode(),
-        headers={
-            "Authorization": f"Bearer {KEYS[caller]}",
-            "Content-Type": "application/json",
-            "X-Request-ID": request_id,
-        },
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
-            return answer.status, json.loads(answer.read())
-    except urllib.error.HTTPError as refused:
-        return refused.code, json.loads(refused.read())
+    headers = {
+        "Authorization": f"Bearer {KEYS[caller]}",
+        "Content-Type": "application/json",
+        "X-Request-ID": request_id,
+    }
+    return post_json(f"{stack.gateway}/api/{method}", body, headers)
 
 
 def reached_oma(stack: Stack) -> list[dict[str, Any]]:
