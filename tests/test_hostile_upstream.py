@@ -314,9 +314,12 @@ async def test_a_host_name_that_does_not_resolve_names_dns_in_the_log_line_and_t
     gw = await aiohttp_client(create_app(replace(settings, upstreams={"oma": oma})))
     with capture_logs() as logs:
         assert await _refusal(gw) == (502, "upstream_unavailable")
-    assert [e["cause"] for e in logs if e["event"] == "upstream_failed"] == ["dns"]
-    assert [e["cause"] for e in logs if e["event"] == "oma_login_failed"] == ["dns"]
-    assert _failures(gw, "dns") == 1 and _failures(gw, "other") == 0
+    # The call's login and, when the resolver is slow, the refresher's may each fail: every
+    # failure is named dns, none anything else.
+    failed = [e["cause"] for e in logs if e["event"] == "upstream_failed"]
+    logins = [e["cause"] for e in logs if e["event"] == "oma_login_failed"]
+    assert failed and set(failed) == {"dns"} and logins and set(logins) == {"dns"}
+    assert _failures(gw, "dns") >= len(failed) and _failures(gw, "other") == 0
 
 
 async def test_a_refused_port_is_counted_as_refused(aiohttp_client: AiohttpClient) -> None:
