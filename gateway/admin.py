@@ -78,13 +78,14 @@ async def _readiness(gateway: Gateway) -> tuple[dict[str, bool], dict[str, str]]
 
 async def _upstream_state(gateway: Gateway, custody: SessionCustody, bound: float) -> str:
     """Ready with a usable token here or in the store (another replica's login serves this one
-    too). Without one anywhere, once this process's own login has been answered (rejected or
-    failed), every replica is in the same state: pulling them all out of the balancer would
+    too). Without one anywhere, once this process's own login has been answered (rejected,
+    failed, or not tried because the fleet backs off from a rejection), every replica is in
+    the same state: pulling them all out of the balancer would
     turn OMA's refusal into connection errors, so the replica stays ready and says it is
     degraded. Not ready only while warming up (no token anywhere, no login answered yet)."""
     if custody.has_usable_token() or await _fleet_token(gateway, custody.name, bound=bound):
         return "ready"
-    return "degraded" if sum(custody.login_results.values()) > 0 else "warming_up"
+    return "degraded" if custody.login_answered() else "warming_up"
 
 
 async def _fleet_token(gateway: Gateway, upstream: str, *, bound: float) -> bool:

@@ -72,6 +72,7 @@ class SessionCustody:
         self.logins = 0  # authenticate calls made by this process
         self.damped = 0  # stale-token reports that did not cost a login
         self.refresher_errors = 0  # unexpected errors the refresher survived
+        self.backed_off = 0  # logins not tried: this process or the fleet was backing off
         self.last_login_ok: float | None = None
         # For metrics: logins by result ("ok", "rejected", "error"), and calls awaiting a login.
         self.login_results: collections.Counter[str] = collections.Counter()
@@ -149,6 +150,11 @@ class SessionCustody:
 
     def has_usable_token(self) -> bool:
         return self._local is not None and self._local.usable(self._clock())
+
+    def login_answered(self) -> bool:
+        """Whether a login of this process has had its answer: OMA's, or the back-off's (the
+        fleet's last login was rejected, so this one was not tried)."""
+        return sum(self.login_results.values()) > 0 or self.backed_off > 0
 
     def token_age(self) -> float | None:
         return None if self._local is None else self._clock() - self._local.issued_at
@@ -235,10 +241,12 @@ class SessionCustody:
     async def _check_backoff(self) -> None:
         """Refuse a password login while this process or the fleet backs off from a rejection."""
         if self._clock() < self._blocked_until:
+            self.backed_off += 1
             raise UpstreamAuthFailed()
         left = await self._sessions.login_blocked(self.name)
         if left > 0:
             self._blocked_until = self._clock() + left
+            self.backed_off += 1
             raise UpstreamAuthFailed()
 
     async def _refresh_ahead(self) -> None:

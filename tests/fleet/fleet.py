@@ -58,6 +58,7 @@ def sandbox_process(workdir: Path) -> Iterator[str]:
 def gateway_config(sandbox: str, redis_url: str, **store: Any) -> dict[str, Any]:
     limited = {"rate": "5/s", "burst": 10}
     return {
+        "drain_delay": "0s",  # no balancer to leave: a replica stops at once (these test no drain)
         "store": {"url": redis_url, "encryption_key_env": "GATEWAY_STORE_KEY", **store},
         "upstreams": {
             "oma": {
@@ -86,27 +87,46 @@ class Replica:
     proc: subprocess.Popen[bytes]
 
 
+def _start_replica(config: dict[str, Any], workdir: Path, name: str) -> Replica:
+    port, admin = free_port(), free_port()
+    path = workdir / f"gateway-{name}.yaml"
+    listen = {"listen": f"127.0.0.1:{port}", "admin_listen": f"127.0.0.1:{admin}"}
+    path.write_text(yaml.safe_dump({**config, **listen}))
+    # One worker each: the replicas are what the tests count (and 2 cores start 3
+    # processes far faster than 3 supervisors with their workers).
+    args = ("serve", "--config", str(path), "--workers", "1")
+    proc = _spawn(*args, log=workdir / f"gateway-{name}.log")
+    return Replica(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin}", proc)
+
+
+def _wait_serving(replica: Replica) -> None:
+    wait_for_port(int(replica.url.rsplit(":", 1)[1]), timeout=30)
+
+
 @contextlib.contextmanager
 def gateway_fleet(config: dict[str, Any], workdir: Path, count: int = 3) -> Iterator[list[Replica]]:
     """`count` gateway processes started together, each with its own ports, one shared store."""
     replicas: list[Replica] = []
     try:
         for i in range(count):
-            port, admin = free_port(), free_port()
-            path = workdir / f"gateway-{i}.yaml"
-            listen = {"listen": f"127.0.0.1:{port}", "admin_listen": f"127.0.0.1:{admin}"}
-            path.write_text(yaml.safe_dump({**config, **listen}))
-            # One worker each: the replicas are what the tests count (and 2 cores start 3
-            # processes far faster than 3 supervisors with their workers).
-            args = ("serve", "--config", str(path), "--workers", "1")
-            proc = _spawn(*args, log=workdir / f"gateway-{i}.log")
-            replicas.append(Replica(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin}", proc))
+            replicas.append(_start_replica(config, workdir, str(i)))
         for replica in replicas:
-            wait_for_port(int(replica.url.rsplit(":", 1)[1]), timeout=30)
+            _wait_serving(replica)
         yield replicas
     finally:
         for replica in replicas:
             _stop(replica.proc)
+
+
+@contextlib.contextmanager
+def gateway_replica(config: dict[str, Any], workdir: Path, name: str) -> Iterator[Replica]:
+    """One more gateway process (its own config, e.g. its own password), on the same store."""
+    replica = _start_replica(config, workdir, name)
+    try:
+        _wait_serving(replica)
+        yield replica
+    finally:
+        _stop(replica.proc)
 
 
 async def call(
@@ -121,3 +141,13 @@ async def sandbox_requests(http: aiohttp.ClientSession, sandbox: str) -> dict[st
     async with http.get(f"{sandbox}/_sandbox/requests") as response:
         body: dict[str, Any] = await response.json()
         return body
+
+
+async def set_faults(http: aiohttp.ClientSession, sandbox: str, faults: dict[str, Any]) -> None:
+    async with http.post(f"{sandbox}/_sandbox/faults", json=faults) as response:
+        assert response.status == 200, await response.text()
+
+
+async def readyz(http: aiohttp.ClientSession, replica: Replica) -> tuple[int, dict[str, Any]]:
+    async with http.get(f"{replica.admin}/readyz") as response:
+        return response.status, await response.json()
