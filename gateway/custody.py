@@ -54,6 +54,7 @@ class SessionCustody:
         sessions: SessionStore,
         *,
         clock: Callable[[], float] = time.time,
+        changed: bool = False,
     ) -> None:
         self.client = client
         self.name = client.settings.name
@@ -73,6 +74,9 @@ class SessionCustody:
         self.damped = 0  # stale-token reports that did not cost a login
         self.refresher_errors = 0  # unexpected errors the refresher survived
         self.backed_off = 0  # logins not tried: this process or the fleet was backing off
+        # A reload's changed upstream (a fixed password) is tried once at once: the fleet's
+        # back-off was earned by the settings it replaces. A rejection backs the fleet off again.
+        self._try_changed = changed
         self.last_login_ok: float | None = None
         # For metrics: logins by result ("ok", "rejected", "error"), and calls awaiting a login.
         self.login_results: collections.Counter[str] = collections.Counter()
@@ -243,6 +247,9 @@ class SessionCustody:
         if self._clock() < self._blocked_until:
             self.backed_off += 1
             raise UpstreamAuthFailed()
+        if self._try_changed:
+            self._try_changed = False
+            return
         left = await self._sessions.login_blocked(self.name)
         if left > 0:
             self._blocked_until = self._clock() + left

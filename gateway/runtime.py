@@ -142,7 +142,9 @@ class Gateway:
                 log.info("upstream_client_retired", upstream=custody.name)
 
     def _custody(self, upstream: UpstreamSettings) -> SessionCustody:
-        custody = SessionCustody(OmaClient(upstream, open_session(upstream)), self.store.sessions)
+        client = OmaClient(upstream, open_session(upstream))
+        # After start, a custody is a reload's new or changed upstream.
+        custody = SessionCustody(client, self.store.sessions, changed=self._started)
         if self._started:  # a reload's new upstream: refresh ahead like the others
             custody.start()
         return custody

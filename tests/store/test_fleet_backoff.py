@@ -78,6 +78,27 @@ async def test_a_login_that_works_clears_the_fleets_back_off(
     assert await raw_redis.exists("oma-gw:{oma}:login:blocked", "oma-gw:{oma}:login:failures") == 0
 
 
+async def test_a_reloaded_upstream_is_tried_once_through_the_fleets_back_off(
+    oma_url: str, oma: Sandbox, open_redis_store: OpenStore, replicas: list[SessionCustody]
+) -> None:
+    """The password runbook: the fixed password (a reload's changed upstream) logs in at once,
+    not after the back-off the wrong one earned, which grows to minutes; a replica still on the
+    old settings keeps backing off."""
+    oma.faults.reject_logins = Fault(times=1)
+    await _hammer(replicas[:1], 0.1)  # the wrong password: the fleet backs off
+    settings = upstream(oma_url)
+    changed = SessionCustody(
+        OmaClient(settings, open_session(settings)), replicas[1]._sessions, changed=True
+    )
+    try:
+        with pytest.raises(UpstreamError):
+            await replicas[2].current()  # same settings as the rejected one: backed off
+        assert (await changed.current()).token.reveal()  # tried at once
+        assert oma.authenticate_count == 2
+    finally:
+        await changed.close()
+
+
 async def test_with_redis_down_each_replica_backs_off_on_its_own(
     oma_url: str, oma: Sandbox
 ) -> None:
