@@ -6,36 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiohttp
-import pytest
 import redis.asyncio
 
 from ..store.outage import RedisProcess
-from .fleet import Replica, call, gateway_config, gateway_fleet, sandbox_process, sandbox_requests
-
-
-@pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[str]:
-    with sandbox_process(tmp_path) as url:
-        yield url
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    timeout = aiohttp.ClientTimeout(total=10)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-        yield session
-
-
-@pytest.fixture
-def redis_process() -> Iterator[RedisProcess]:
-    process = RedisProcess()
-    process.start()
-    yield process
-    process.kill()
+from .fleet import Replica, call, gateway_config, gateway_fleet, sandbox_requests
 
 
 async def test_150_concurrent_first_calls_over_three_replicas_make_one_login(

@@ -9,12 +9,11 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 import redis.asyncio
 
 from gateway.custody import BACKOFF_CAP, BACKOFF_FIRST
@@ -27,33 +26,11 @@ from .fleet import (
     gateway_fleet,
     gateway_replica,
     readyz,
-    sandbox_process,
     sandbox_requests,
     set_faults,
 )
 
 BLOCKED_KEY = "oma-gw:{oma}:login:blocked"
-
-
-@pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[str]:
-    with sandbox_process(tmp_path) as url:
-        yield url
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    timeout = aiohttp.ClientTimeout(total=10)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-        yield session
-
-
-@pytest.fixture
-def redis_process() -> Iterator[RedisProcess]:
-    process = RedisProcess()
-    process.start()
-    yield process
-    process.kill()
 
 
 POLLS, POLL = 100, 0.1  # readiness and the store are polled for up to 10 s
