@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,9 +77,26 @@ class Replica:
         self.start()
 
     def audit(self) -> list[dict[str, Any]]:
+        """The audit records printed so far. The writer thread prints a call's record after
+        its answer, so a test that needs one waits for it with `record` or `records` first."""
         assert self.proc is not None
         lines = [line for line in list(self.proc.lines) if line.startswith("{")]
         return [r for r in map(json.loads, lines) if r.get("event") == "audit"]
+
+    def records(self, method: str, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """The records of `method`, once at least `count` of them have been printed."""
+        deadline = time.monotonic() + timeout
+        while len(found := [r for r in self.audit() if r["method"] == method]) < count:
+            assert time.monotonic() < deadline, f"{count} {method} records not printed"
+            time.sleep(0.05)
+        return found
+
+    def record(self, request_id: str, timeout: float = 10.0) -> dict[str, Any]:
+        """The audit record of the call answered with `request_id`, once printed."""
+        assert self.proc is not None
+        self.proc.wait_for(f'"request_id":"{request_id}"', timeout=timeout)
+        (found,) = [r for r in self.audit() if r["request_id"] == request_id]
+        return found
 
 
 def callers_document(oma_url: str, ports: Ports, **top: Any) -> dict[str, Any]:
