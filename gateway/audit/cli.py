@@ -9,7 +9,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 __all__ = ["add_commands"]
 
@@ -26,7 +29,14 @@ def add_commands(audit_commands: Any) -> None:
         "verify", help="check audit files' chain and signatures (several: oldest rotated first)"
     )
     verify.add_argument("files", type=Path, nargs="+", metavar="FILE")
-    verify.add_argument("--public-key", type=Path, metavar="PEM_FILE")
+    verify.add_argument(
+        "--public-key",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="PEM_FILE",
+        help="check signatures; repeat for a trail signed across a key rotation",
+    )
     verify.add_argument("--expect-head", metavar="HASH", help="a head the chain must reach")
     verify.set_defaults(run=_verify)
 
@@ -50,28 +60,44 @@ def _keygen(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from .sign import load_public_key
     from .verify import verify_files
 
-    try:
-        public = None if args.public_key is None else load_public_key(args.public_key.read_bytes())
-        state, broken = verify_files(args.files, public, args.expect_head)
-    except OSError as exc:
-        print(f"audit verify: {exc.filename}: {exc.strerror}", file=sys.stderr)
+    public = _public_keys(args.public_key)
+    if isinstance(public, str):
+        print(f"audit verify: {public}", file=sys.stderr)
         return 2
-    except ValueError as exc:
-        print(f"audit verify: {args.public_key}: {exc}", file=sys.stderr)
+    try:
+        state, broken = verify_files(args.files, public, args.expect_head)
+    except (OSError, EOFError) as exc:  # unreadable, or a .gz file that is not gzip or cut short
+        where = exc.filename if isinstance(exc, OSError) and exc.filename else "a .gz file"
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        print(f"audit verify: {where}: {reason}", file=sys.stderr)
         return 2
     if broken is not None:
         print(f"broken at line {broken.line}: {broken}", file=sys.stderr)
         return 1
-    signed = f", {state.checkpoints} checkpoints verified" if public is not None else ""
+    signed = f", {state.checkpoints} checkpoints verified" if public else ""
     torn = f", {state.torn_bytes} torn bytes recovered" if state.torn_bytes else ""
     print(
         f"intact: {state.lines} lines, {state.segments} segments{signed}{torn}, "
         f"last hash {state.last_hash}"
     )
     return 0
+
+
+def _public_keys(paths: list[Path]) -> list[Ed25519PublicKey] | str:
+    """The --public-key files' keys, or what is wrong with the first that cannot be used."""
+    from .sign import load_public_key
+
+    keys: list[Ed25519PublicKey] = []
+    for path in paths:
+        try:
+            keys.append(load_public_key(path.read_bytes()))
+        except OSError as exc:
+            return f"{path}: {exc.strerror}"
+        except ValueError as exc:
+            return f"{path}: {exc}"
+    return keys
 
 
 def _search(args: argparse.Namespace) -> int:

@@ -7,14 +7,16 @@ already encoded (`encode.encode`), so sealing is a splice and one hash, done by 
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
 import re
-from typing import Any
+from pathlib import Path
+from typing import IO, Any, cast
 
 from .encode import encode
 
-__all__ = ["last_sealed", "seal", "seal_encoded", "unseal"]
+__all__ = ["last_sealed", "open_trail", "seal", "seal_encoded", "unseal"]
 
 _SEAL = re.compile(rb',"hash":"([0-9a-f]{64})"}\Z')
 _WINDOW = 4096  # first look at this much of the file's end, then 4x more each time
@@ -71,3 +73,10 @@ def _last_in(data: bytes) -> tuple[str, int] | None:
             return sealed[1], cut + 1
         cut = begin - 1
     return None
+
+
+def open_trail(path: Path) -> IO[bytes]:
+    """An audit file for reading: a rotated one a log rotator compressed (`.gz`) as its text."""
+    if path.suffix == ".gz":
+        return cast(IO[bytes], gzip.open(path, "rb"))
+    return path.open("rb")

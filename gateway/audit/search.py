@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import datetime
 import fnmatch
-import gzip
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import Any
 
 import orjson
+
+from .lines import open_trail
 
 __all__ = ["Query", "instant", "search"]
 
@@ -56,7 +57,7 @@ class Query:
 def search(paths: Iterable[Path], query: Query) -> Iterator[bytes]:
     """The matching lines (with their newline), file after file, in file order."""
     for path in paths:
-        with _open(path) as file:
+        with open_trail(path) as file:
             for line in file:
                 record = _record(line)
                 if record is not None and query.matches(record):
@@ -67,12 +68,6 @@ def instant(text: str) -> datetime.datetime:
     """An ISO 8601 date or time; without a zone, UTC."""
     when = datetime.datetime.fromisoformat(text)
     return when if when.tzinfo else when.replace(tzinfo=datetime.UTC)
-
-
-def _open(path: Path) -> IO[bytes]:
-    if path.suffix == ".gz":
-        return cast(IO[bytes], gzip.open(path, "rb"))
-    return path.open("rb")
 
 
 def _record(line: bytes) -> dict[str, Any] | None:

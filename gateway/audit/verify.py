@@ -8,18 +8,20 @@ what was given). A run of broken lines followed by a recovery record whose `torn
 exact length and whose `prev` is the last good hash is a torn write the writer recovered from:
 reported, not a break.
 
-With a public key, every checkpoint's signature must verify, and every line must be followed by a
+With public keys, every checkpoint's signature must verify with the key it names (by `key_id`;
+several keys for a trail signed across a key rotation), and every line must be followed by a
 valid checkpoint: a signature vouches for the whole chain before it, so a record rewritten, removed
 or inserted and the chain re-sealed shows at the next checkpoint; the problem then names the first
 line after the last checkpoint that did verify, the first line nothing vouches for. With an
 expected head (from the stdout copy of a checkpoint), the chain must reach that hash: cutting
 records from the end shows. The answer is the first problem; later lines are unverified.
+Rotated files compressed by a log rotator (`.gz`) are read as the text they hold.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,7 @@ from typing import Any
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from .lines import unseal
+from .lines import open_trail, unseal
 from .sign import key_id, signature_valid
 
 __all__ = ["Break", "Verified", "verify_files"]
@@ -62,16 +64,22 @@ class Verified:
 
 @dataclass(frozen=True, slots=True)
 class Options:
-    public_key: Ed25519PublicKey | None = None
+    #: The keys checkpoints may be signed with, by key id; empty: signatures are not checked.
+    public_keys: Mapping[str, Ed25519PublicKey] = field(default_factory=dict)
     expect_head: str | None = None
+
+    @property
+    def signed(self) -> bool:
+        return bool(self.public_keys)
 
 
 def verify_files(
     paths: Iterable[Path],
-    public_key: Ed25519PublicKey | None = None,
+    public_keys: Iterable[Ed25519PublicKey] = (),
     expect_head: str | None = None,
 ) -> tuple[Verified, Break | None]:
-    state, options = Verified(), Options(public_key, expect_head)
+    state = Verified()
+    options = Options({key_id(public): public for public in public_keys}, expect_head)
     for path in paths:
         for number, line in _lines(path):
             state.where = (path, number)
@@ -82,7 +90,7 @@ def verify_files(
 
 
 def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
-    with path.open("rb") as file:
+    with open_trail(path) as file:
         yield from enumerate(file, start=1)
 
 
@@ -142,7 +150,7 @@ def _link(record: dict[str, Any], state: Verified, options: Options) -> Break | 
 
 def _first(record: dict[str, Any], state: Verified, options: Options) -> Break | None:
     event, prev = record.get("event"), record.get("prev")
-    if event == "chain_start" and (prev is None or options.public_key is None):
+    if event == "chain_start" and (prev is None or not options.signed):
         return None
     if event == "checkpoint" and record.get("opens") and record.get("head") == prev:
         return None
@@ -154,15 +162,18 @@ def _first(record: dict[str, Any], state: Verified, options: Options) -> Break |
 
 
 def _sign(record: dict[str, Any], state: Verified, options: Options) -> Break | None:
-    """Signatures and coverage: only with a public key."""
-    if options.public_key is None:
+    """Signatures and coverage: only with public keys."""
+    if not options.signed:
         return None
     if record.get("event") != "checkpoint":
         state.unsigned_from = state.unsigned_from or state.where
         state.unsigned += 1
         return None
-    if record.get("head") != record.get("prev") or not signature_valid(options.public_key, record):
-        return _unvouched(state, record, options.public_key)
+    public = options.public_keys.get(str(record.get("key_id")))
+    if public is None or record.get("head") != record.get("prev"):
+        return _unvouched(state, record, options)
+    if not signature_valid(public, record):
+        return _unvouched(state, record, options)
     writer, seq = str(record.get("writer")), record.get("seq")
     if not isinstance(seq, int) or seq <= state.seqs.get(writer, 0):
         return _here(state, f"checkpoint seq {seq} does not follow {state.seqs.get(writer)}")
@@ -172,11 +183,12 @@ def _sign(record: dict[str, Any], state: Verified, options: Options) -> Break | 
     return None
 
 
-def _unvouched(state: Verified, record: dict[str, Any], public: Ed25519PublicKey) -> Break:
+def _unvouched(state: Verified, record: dict[str, Any], options: Options) -> Break:
     path, line = state.where
     start = state.unsigned_from or state.where
     signer = record.get("key_id")
-    other = "" if signer == key_id(public) else f" (it names key {signer}, not this key)"
+    given = "this key" if len(options.public_keys) == 1 else "one of the keys given"
+    other = "" if signer in options.public_keys else f" (it names key {signer}, not {given})"
     return Break(
         *start,
         f"the checkpoint at {path}:{line} does not verify{other}: lines {start[1]}..{line} are "
@@ -185,7 +197,7 @@ def _unvouched(state: Verified, record: dict[str, Any], public: Ed25519PublicKey
 
 
 def _covered(state: Verified, options: Options, where: str) -> Break | None:
-    if options.public_key is None or state.unsigned_from is None:
+    if not options.signed or state.unsigned_from is None:
         return None
     return Break(
         *state.unsigned_from, f"{state.unsigned} lines {where} are covered by no checkpoint"
@@ -198,7 +210,7 @@ def _end(state: Verified, options: Options) -> Break | None:
         return Break(path, line, f"{reason} ({state.bad_bytes} bytes, never recovered)")
     if state.lines == 0:
         return Break(Path("-"), 0, "no audit lines")
-    if options.public_key is not None and state.unsigned_from is not None:
+    if options.signed and state.unsigned_from is not None:
         return Break(
             *state.unsigned_from,
             f"an unsigned tail of {state.unsigned} lines: no checkpoint follows them (appended "

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 import threading
 import time
@@ -34,9 +35,13 @@ def key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return make_key(tmp_path_factory.mktemp("key"))
 
 
-def verify(*paths: Path, public: Path | None = None, head: str | None = None) -> tuple[int, str]:
+def verify(
+    *paths: Path, public: Path | None = None, head: str | None = None, also: Path | None = None
+) -> tuple[int, str]:
+    """`audit verify` on `paths`; `also` is a second `--public-key` (a rotated signing key)."""
     args = ["audit", "verify", *map(str, paths)]
-    args += ["--public-key", str(public)] if public else []
+    for pem in (public, also):
+        args += ["--public-key", str(pem)] if pem else []
     args += ["--expect-head", head] if head else []
     result = cli(*args)
     return result.returncode, result.stdout + result.stderr
@@ -231,3 +236,38 @@ def test_without_a_key_an_idle_writer_sleeps_past_the_checkpoint_interval(
     spent = _thread_cpu_seconds("audit-writer") - before
     writer.close()
     assert spent < 0.1, f"the idle writer spent {spent:.2f} s of CPU in 1 s"
+
+
+def test_a_trail_signed_across_a_key_rotation_verifies_with_both_keys_only(
+    tmp_path: Path, key: tuple[Path, Path]
+) -> None:
+    path = tmp_path / "audit.jsonl"
+    write_bursts(path, key[0])
+    rotated = tmp_path / "rotated"
+    rotated.mkdir()
+    new_private, new_public = make_key(rotated)  # the key the next writer signs with
+    write_bursts(path, new_private)  # a restart with the new key: the same chain, continued
+    code, out = verify(path, public=key[1])
+    assert code == 1 and "one of the keys given" not in out and "it names key" in out, out
+    code, out = verify(path, public=key[1], also=new_public)
+    assert code == 0, out
+    assert "checkpoints verified" in out
+
+
+def test_a_rotated_file_compressed_by_logrotate_verifies_as_its_text(
+    tmp_path: Path, key: tuple[Path, Path]
+) -> None:
+    path = tmp_path / "audit.jsonl"
+    write_bursts(path, key[0])
+    compressed = tmp_path / "audit.jsonl.1.gz"
+    compressed.write_bytes(gzip.compress(path.read_bytes()))
+    code, out = verify(compressed, public=key[1])
+    assert code == 0 and "checkpoints verified" in out, out
+    raw = path.read_bytes().splitlines(keepends=True)
+    target = index_of(raw, n=5)
+    raw[target] = raw[target].replace(b'"change_user"', b'"get_user"')
+    compressed.write_bytes(gzip.compress(b"".join(reseal_from(raw, target))))
+    code, out = verify(compressed, public=key[1])
+    assert code == 1 and "does not verify" in out, out
+    compressed.write_bytes(gzip.compress(path.read_bytes())[:-20])  # cut short: no verdict
+    assert verify(compressed, public=key[1])[0] == 2
