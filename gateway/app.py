@@ -116,7 +116,9 @@ async def download(request: web.Request) -> web.StreamResponse:
     policy = runtime.policies[call.identity.caller.name]
     call.limits = await policy.limits.admit(gateway.store.limiter, "download")
     headers = {"X-Request-ID": call.request_id, **_limit_headers(call)}
-    return await stream_file(request, policy.forwarder.custody.client.session, grant.url, headers)
+    session = policy.forwarder.custody.client.session
+    response, call.download_whole = await stream_file(request, session, grant.url, headers)
+    return response
 
 
 def _limit_headers(call: Call) -> dict[str, str]:

@@ -66,6 +66,8 @@ class Call:
     oma_style: bool = False
     #: W3C trace id (32 hex): the caller's from `traceparent`, or a new one (gateway.tracing).
     trace_id: str | None = None
+    #: A streamed download reached its caller whole (False: cut at the size bound).
+    download_whole: bool = True
 
     @property
     def caller(self) -> str | None:

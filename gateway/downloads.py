@@ -67,12 +67,17 @@ class Downloads:
 
 async def stream_file(
     request: web.Request, session: aiohttp.ClientSession, url: str, headers: dict[str, str]
-) -> web.StreamResponse:
-    """OMA's file, streamed to the caller chunk by chunk (never held whole), at most MAX_FILE."""
+) -> tuple[web.StreamResponse, bool]:
+    """OMA's file, streamed to the caller chunk by chunk (never held whole), at most MAX_FILE,
+    and whether it went whole. A file that declares more is refused before anything is sent; one
+    that grows past MAX_FILE undeclared is cut by aborting the connection, so the caller's
+    client reports a broken transfer instead of taking a short file for the whole one."""
     try:
         async with session.get(url, allow_redirects=False) as upstream:
             if upstream.status != 200:
                 raise UpstreamUnavailable("OMA did not serve the file")
+            if (upstream.content_length or 0) > MAX_FILE:
+                raise UpstreamUnavailable("OMA's file is larger than the gateway serves (256 MiB)")
             response = web.StreamResponse(headers={
                 **headers,
                 "Content-Type": upstream.headers.get("Content-Type", "application/octet-stream"),
@@ -82,14 +87,21 @@ async def stream_file(
             async for chunk in upstream.content.iter_chunked(64 * 1024):
                 sent += len(chunk)
                 if sent > MAX_FILE:
-                    break  # the caller sees a short file; the audit says so via the status
+                    _abort(request)
+                    return response, False
                 await response.write(chunk)
             await response.write_eof()
-            return response
+            return response, True
     except TimeoutError as exc:
         raise UpstreamTimeout() from exc
     except aiohttp.ClientError as exc:
         raise UpstreamUnavailable() from exc
+
+
+def _abort(request: web.Request) -> None:
+    """End the caller's connection without the chunked terminator: the transfer is incomplete."""
+    if request.transport is not None:
+        request.transport.abort()
 
 
 def _same_origin(url: str, upstream_url: str) -> bool:

@@ -61,9 +61,10 @@ def build_record(call: Call) -> dict[str, Any]:
 def result(call: Call) -> str:
     """One word for "did it work": success, partial (a bulk call with failed items), oma_error,
     refused (the gateway said no: 4xx) or failed (the gateway or upstream broke: 5xx). A
-    download has no OMA answer: the file was streamed."""
+    download has no OMA answer: the file was streamed, whole (success) or cut at the gateway's
+    size bound (partial)."""
     if call.method == "download" and call.answer is None and call.gateway_error is None:
-        return "success"
+        return "success" if call.download_whole else "partial"
     if call.gateway_error is not None or call.answer is None:
         return "refused" if (call.status or 500) < 500 else "failed"
     if call.answer.get("success") is not True:

@@ -8,13 +8,14 @@ import secrets
 import time
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from pytest_aiohttp import AiohttpClient, AiohttpServer
 from structlog.testing import capture_logs
 
 from gateway.app import GATEWAY, create_app
-from gateway.downloads import LINK_LIFETIME, Downloads
+from gateway.downloads import LINK_LIFETIME, MAX_FILE, Downloads
 from gateway.sandbox import ManualClock
 from gateway.settings import RateSpec
 
@@ -158,3 +159,63 @@ async def test_a_link_stops_working_after_its_lifetime(gw: Client) -> None:
     clock.advance(2)  # 15 minutes and a second after OMA answered
     expired = await gw.session.get(link, headers=bearer("billing"))
     assert expired.status == 404 and (await expired.json())["gateway_error"] == "not_found"
+
+
+async def oma_serving(aiohttp_server: AiohttpServer, file: web.StreamResponse) -> str:
+    """An OMA whose download link serves `file` (a handler's response, made per request)."""
+
+    async def api(request: web.Request) -> web.Response:
+        if request.match_info["method"] == "authenticate":
+            return web.json_response({"success": True, "session_token": secrets.token_hex(8)})
+        link = f"http://{request.host}/api/oma_file/get?token={OMA_TOKEN}"
+        return web.json_response({"success": True, "snapshot": link})
+
+    async def oma_file(request: web.Request) -> web.StreamResponse:
+        await file.prepare(request)
+        chunk = b"x" * (1024 * 1024)
+        for _ in range(MAX_FILE // len(chunk) + 1):  # one MiB past the bound
+            await file.write(chunk)
+        await file.write_eof()
+        return file
+
+    app = web.Application()
+    app.router.add_get("/api/oma_file/get", oma_file)
+    app.router.add_post("/api/{method}", api)
+    return str((await aiohttp_server(app)).make_url("/api"))
+
+
+async def test_a_file_that_declares_more_than_the_bound_is_refused_before_a_byte(
+    aiohttp_client: AiohttpClient, aiohttp_server: AiohttpServer
+) -> None:
+    declared = web.StreamResponse(headers={"Content-Length": str(MAX_FILE + 1024 * 1024)})
+    gw = await aiohttp_client(
+        create_app(make_settings(await oma_serving(aiohttp_server, declared)))
+    )
+    link = await snapshot_link(gw, "support")
+    with capture_logs() as logs:
+        fetched = await gw.session.get(link, headers=bearer("support"))
+        assert fetched.status == 502
+        assert (await fetched.json())["gateway_error"] == "upstream_unavailable"
+    (record,) = [e for e in logs if e["event"] == "audit"]
+    assert (record["method"], record["result"]) == ("download", "failed")
+
+
+async def test_a_file_that_grows_past_the_bound_is_cut_visibly_and_audited_partial(
+    aiohttp_client: AiohttpClient, aiohttp_server: AiohttpServer
+) -> None:
+    undeclared = web.StreamResponse()  # chunked: the size shows only as it arrives
+    gw = await aiohttp_client(
+        create_app(make_settings(await oma_serving(aiohttp_server, undeclared)))
+    )
+    link = await snapshot_link(gw, "support")
+    received = 0
+    with capture_logs() as logs:
+        fetched = await gw.session.get(link, headers=bearer("support"))
+        assert fetched.status == 200  # sent before the size was known
+        with pytest.raises(aiohttp.ClientPayloadError):  # not a clean end: the file is short
+            async for chunk in fetched.content.iter_chunked(1024 * 1024):
+                received += len(chunk)
+        fetched.close()
+    assert received <= MAX_FILE
+    (record,) = [e for e in logs if e["event"] == "audit"]
+    assert (record["method"], record["status"], record["result"]) == ("download", 200, "partial")
