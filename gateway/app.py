@@ -26,7 +26,7 @@ from .auth.tokens import can_hold_tokens, naming_minted, wants_token
 from .authfailures import AUTH_FAILURES, AuthFailures
 from .bodybudget import BodyBudget, Share
 from .call import Call, current_call, request_id_from
-from .client_address import client_address
+from .client_address import client_address, forwarded_scheme
 from .connections import CONNECTIONS
 from .downloads import LINK_FIELDS, stream_file
 from .errors import (
@@ -95,7 +95,9 @@ async def _download_link(
     if call.method not in LINK_FIELDS or call.answer is None or call.caller is None:
         return visible
     upstream = policy.forwarder.custody.client.settings.url
-    base = f"{request.scheme}://{request.host}"
+    trusted = request.app[GATEWAY].runtime.settings.trusted_proxies
+    proto = request.headers.get("X-Forwarded-Proto")
+    base = f"{forwarded_scheme(request.remote, proto, trusted, request.scheme)}://{request.host}"
     answers = (call.answer, orjson.loads(visible))
     offered = await request.app[GATEWAY].downloads.offer(
         call.method, call.caller, answers, upstream, base

@@ -5,7 +5,8 @@ Anyone can send `X-Forwarded-For`, so it counts only when the peer itself is a t
 and then only up to the rightmost hop that is not one: each trusted proxy appends the address it
 saw, so the entries right of that hop were written by proxies we trust, the ones left of it by
 whoever the client is (and may be made up). The audit's `remote` and anything that counts per
-client address use this address.
+client address use this address. `X-Forwarded-Proto` is believed on the same terms: the scheme
+the caller used, for the links the gateway writes (a TLS-terminating ingress sends `https`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Iterable
 
 from .settings import IPNetwork
 
-__all__ = ["client_address"]
+__all__ = ["client_address", "forwarded_scheme"]
 
 _MAX_HOPS = 32  # a longer chain is cut: the walk is bounded whatever a client sends
 _NOT_AN_ADDRESS, _UNTRUSTED, _TRUSTED = 0, 1, 2
@@ -59,6 +60,19 @@ class _Verdicts:
 _MAX_VERDICTS = 4096
 _LONGEST = 64
 _VERDICTS = _Verdicts()
+
+
+def forwarded_scheme(
+    peer: str | None, forwarded_proto: str | None, trusted: tuple[IPNetwork, ...], own: str
+) -> str:
+    """The scheme the caller used: `own` (the connection's), or a trusted proxy's
+    `X-Forwarded-Proto` (its last value, which that proxy wrote) when it is http or https."""
+    if forwarded_proto is None or peer is None or not trusted:
+        return own
+    if _verdict(peer, trusted) != _TRUSTED:
+        return own
+    said = forwarded_proto.rpartition(",")[2].strip().lower()
+    return said if said in ("http", "https") else own
 
 
 def _verdict(text: str, trusted: tuple[IPNetwork, ...]) -> int:

@@ -4,6 +4,7 @@ aiohttp upstream that serves the file only with its own token, as OMA's links wo
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 import time
 from typing import Any
@@ -80,6 +81,22 @@ async def test_the_link_is_the_gateways_and_streams_the_file_to_the_same_caller(
     response = await gw.session.get(link, headers=bearer("billing"))  # the absolute URL as given
     assert response.status == 200 and await response.read() == FILE
     assert response.headers["X-Request-ID"]
+
+
+@pytest.mark.parametrize(
+    ("trusted", "scheme"), [(("127.0.0.0/8",), "https"), ((), "http"), (("10.0.0.0/8",), "http")]
+)
+async def test_behind_a_trusted_tls_ingress_the_link_keeps_the_callers_https(
+    aiohttp_client: AiohttpClient, oma_with_files: str, trusted: tuple[str, ...], scheme: str
+) -> None:
+    """The ingress terminated TLS and says so in X-Forwarded-Proto; the gateway's own socket is
+    plain http. Only a trusted peer is believed: anyone else could send the header."""
+    networks = tuple(ipaddress.ip_network(net) for net in trusted)
+    gw = await aiohttp_client(create_app(make_settings(oma_with_files, trusted_proxies=networks)))
+    body = {"type": "domain", "object": "demo.example", "date": "2026-11"}
+    headers = {**bearer("support"), "X-Forwarded-Proto": "https"}
+    answer = await (await gw.post("/api/stats_snapshot", json=body, headers=headers)).json()
+    assert answer["snapshot"].startswith(f"{scheme}://{gw.host}:{gw.port}/download/omagw_dl_")
 
 
 async def test_another_caller_or_no_credentials_gets_nothing(gw: Client) -> None:
