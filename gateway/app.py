@@ -260,7 +260,7 @@ async def call_scope(request: web.Request, handler: Handler) -> web.StreamRespon
         request.app[GATEWAY].runtime.settings.trusted_proxies,
     )
     call = Call(request_id_from(request.headers.get("X-Request-ID")), remote)
-    call.trace_id = trace.trace_id
+    call.trace_id, call.trace_parent = trace.trace_id, trace.parent
     request[CALL] = call
     scope = current_call.set(call)  # reset below: keep-alive requests share one task
     in_flight = request.app[METRICS].in_flight

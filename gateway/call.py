@@ -19,6 +19,7 @@ from .auth.keys import Identity
 from .policy.targets import Target
 from .secrets import Secret
 from .store import Decision
+from .tracing import TraceParent
 
 __all__ = ["Call", "current_call", "request_id_from"]
 
@@ -66,6 +67,8 @@ class Call:
     oma_style: bool = False
     #: W3C trace id (32 hex): the caller's from `traceparent`, or a new one (gateway.tracing).
     trace_id: str | None = None
+    #: The caller's valid `traceparent`/`tracestate`, passed on to OMA when not exporting spans.
+    trace_parent: TraceParent | None = None
     #: A streamed download reached its caller whole (False: cut at the size bound).
     download_whole: bool = True
 

@@ -61,7 +61,7 @@ class Forwarder:
             + (f" {call.client}" if call.client else ""),  # the caller's library, last
         }
         payload = orjson.dumps({**body, "credentials": credentials})
-        answer = await self.custody.client.call(str(call.method), payload)
+        answer = await self.custody.client.call(str(call.method), payload, call.trace_parent)
         call.upstream_latency += answer.latency
         call.gateway_error = answer.gateway_error  # audit and metrics say what the caller got
         return answer

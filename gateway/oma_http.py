@@ -35,6 +35,7 @@ __all__ = ["IDLE", "Pool"]
 
 IDLE = 15.0  # seconds an idle connection is kept (aiohttp's default keep-alive as well)
 _SWEEP = 1.0  # at most this often, idle connections past IDLE are closed
+_CONTENT_LENGTH = b"Content-Length: "
 _METHOD_HEADS = 512  # prebuilt request heads kept (methods are allowlisted: a few dozen in use)
 
 
@@ -139,6 +140,16 @@ class _Exchange(asyncio.Protocol):
             self.transport.abort()
 
 
+def _header_lines(headers: dict[str, str]) -> bytes:
+    """Header lines for a request head; a value that is not printable ASCII (no CR or LF can
+    split the head) is left out."""
+    return b"".join(
+        f"{name}: {value}\r\n".encode()
+        for name, value in headers.items()
+        if value.isascii() and value.isprintable()
+    )
+
+
 def _too_large() -> Exception:
     return failure("too_large", "OMA upstream's answer is larger than max_answer")
 
@@ -192,10 +203,16 @@ class Pool:
         self._swept = time.monotonic()
         self._closing = False
 
-    async def post(self, method: str, payload: bytes) -> tuple[int, bytes]:
+    async def post(
+        self, method: str, payload: bytes, headers: dict[str, str] | None = None
+    ) -> tuple[int, bytes]:
         """OMA's status and (decoded) answer; transport failures raise as they are, for
-        `failures.cause_of`; an answer the gateway will not take raises `UpstreamError`."""
-        request = self._head(method) + str(len(payload)).encode() + b"\r\n\r\n" + payload
+        `failures.cause_of`; an answer the gateway will not take raises `UpstreamError`.
+        `headers` are per-call extras (the trace context) besides the prebuilt head."""
+        head = self._head(method)
+        if headers:
+            head = head[: -len(_CONTENT_LENGTH)] + _header_lines(headers) + _CONTENT_LENGTH
+        request = head + str(len(payload)).encode() + b"\r\n\r\n" + payload
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout
         # The common case (a free slot, a warm connection) costs one timer on the exchange; only
@@ -237,8 +254,7 @@ class Pool:
             head = (
                 f"POST {self.path}/{method} HTTP/1.1\r\nHost: {self.authority}\r\n"
                 "Content-Type: application/json\r\nAccept: application/json\r\n"
-                "Content-Length: "
-            ).encode()
+            ).encode() + _CONTENT_LENGTH
             if len(self._heads) < _METHOD_HEADS:
                 self._heads[method] = head
         return head

@@ -28,7 +28,15 @@ from .settings import TracingSettings
 if TYPE_CHECKING:
     from aiohttp import web
 
-__all__ = ["CallSpan", "TraceParent", "exporting", "parse_traceparent", "span", "start_call"]
+__all__ = [
+    "CallSpan",
+    "TraceParent",
+    "exporting",
+    "parse_traceparent",
+    "span",
+    "start_call",
+    "upstream_headers",
+]
 
 _TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
 _MAX_TRACESTATE = 512  # W3C: vendors may drop a longer one; we never carry more
@@ -80,10 +88,17 @@ def new_trace_id() -> str:
 class CallSpan:
     """The trace of one call: its id for logs and audit, and its span when exporting."""
 
-    __slots__ = ("_span", "_token", "trace_id")
+    __slots__ = ("_span", "_token", "parent", "trace_id")
 
-    def __init__(self, trace_id: str, otel_span: Any = None, token: Any = None) -> None:
+    def __init__(
+        self,
+        trace_id: str,
+        otel_span: Any = None,
+        token: Any = None,
+        parent: TraceParent | None = None,
+    ) -> None:
         self.trace_id = trace_id
+        self.parent = parent  # the caller's valid traceparent (passed on when not exporting)
         self._span, self._token = otel_span, token
 
     @property
@@ -112,7 +127,7 @@ def start_call(headers: Mapping[str, str]) -> CallSpan:
     sent = headers.get("traceparent")
     parent = None if sent is None else parse_traceparent(sent, headers.get("tracestate"))
     if _tracer is None:  # not exporting: an id for the logs and audit, nothing of spans
-        return CallSpan(new_trace_id() if parent is None else parent.trace_id)
+        return CallSpan(new_trace_id() if parent is None else parent.trace_id, parent=parent)
     from opentelemetry import context, trace
     from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -155,6 +170,25 @@ class _Span:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.__exit__(kind, exc, tb)
+
+
+def upstream_headers(parent: TraceParent | None) -> dict[str, str]:
+    """The trace context an exchange with OMA carries (W3C Trace Context). When exporting: the
+    current span's, the upstream exchange (or the login), so whatever traces on OMA's side or
+    in an egress proxy joins the trace under it. Otherwise the caller's own, passed on unchanged,
+    as an intermediary that records nothing does; and none when the caller sent none: a trace id
+    the gateway made up appears only in its own logs and audit."""
+    if _tracer is not None:
+        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+        carrier: dict[str, str] = {}
+        TraceContextTextMapPropagator().inject(carrier)
+        return carrier
+    if parent is None:
+        return {}
+    if parent.state:
+        return {"traceparent": parent.header(), "tracestate": parent.state}
+    return {"traceparent": parent.header()}
 
 
 def span(name: str, **attributes: str) -> _Span:

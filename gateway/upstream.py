@@ -71,33 +71,41 @@ class OmaClient:
         #: Failed calls by cause (`failures.CAUSES`), for metrics.
         self.failures: collections.Counter[str] = collections.Counter()
 
-    async def call(self, method: str, payload: bytes) -> OmaAnswer:
+    async def call(
+        self, method: str, payload: bytes, trace: tracing.TraceParent | None = None
+    ) -> OmaAnswer:
+        """One exchange with OMA; `trace`: the caller's trace context (tracing.upstream_headers)."""
         started = time.perf_counter()
         try:
-            status, raw = await self._exchange(method, payload)
+            status, raw = await self._exchange(method, payload, trace)
             body, raw, from_oma = _oma_json(raw, status)
         except UpstreamError as exc:
             self.note_failure(method, exc)
             raise
         return OmaAnswer(status, raw, body, time.perf_counter() - started, from_oma)
 
-    async def _exchange(self, method: str, payload: bytes) -> tuple[int, bytes]:
+    async def _exchange(
+        self, method: str, payload: bytes, trace: tracing.TraceParent | None
+    ) -> tuple[int, bytes]:
         try:
             # The session's own timeout (the upstream's `timeout`) bounds the whole exchange.
             async with tracing.span(
                 "oma_gateway.upstream", upstream=self.settings.name, method=method
             ):
+                headers = tracing.upstream_headers(trace)  # inside the span: it is the parent
                 if self._pool is not None:
-                    return await self._pool.post(method, payload)
-                return await self._post(method, payload)
+                    return await self._pool.post(method, payload, headers)
+                return await self._post(method, payload, headers)
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise failure(cause_of(exc)) from exc
 
-    async def _post(self, method: str, payload: bytes) -> tuple[int, bytes]:
+    async def _post(
+        self, method: str, payload: bytes, headers: dict[str, str]
+    ) -> tuple[int, bytes]:
         async with self._session.post(
             f"{self._base}/{method}",
             data=payload,
-            headers=_JSON_HEADERS,
+            headers={**_JSON_HEADERS, **headers} if headers else _JSON_HEADERS,
             allow_redirects=False,  # nothing is resent to wherever `Location` points
         ) as response:
             return response.status, await _read_bounded(response, self.settings.max_answer)

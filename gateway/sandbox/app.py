@@ -59,7 +59,8 @@ async def api(request: web.Request) -> web.StreamResponse:
         return web.Response(status=400, text="Malformed JSON")
     if not isinstance(body, dict):
         return web.Response(status=400, text="The request body must be a JSON object")
-    sandbox.record(spec.name, body, size=len(raw))
+    trace = (request.headers.get("traceparent"), request.headers.get("tracestate"))
+    sandbox.record(spec.name, body, size=len(raw), trace=trace)
     broken = await _apply_faults(request, sandbox, spec.name)
     if broken is not None:
         return broken

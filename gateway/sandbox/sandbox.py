@@ -39,6 +39,8 @@ class RecordedRequest:
     auth: AuthKind | None
     token: str | None
     body: dict[str, Any]  # everything but `credentials`
+    traceparent: str | None = None  # the W3C trace context headers the call came with
+    tracestate: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -48,6 +50,8 @@ class RecordedRequest:
             "auth": self.auth,
             "token": self.token,
             "body": self.body,
+            "traceparent": self.traceparent,
+            "tracestate": self.tracestate,
         }
 
 
@@ -107,7 +111,13 @@ class Sandbox:
         month = int(self.clock()) // _SECONDS_PER_MONTH % 1000
         return f"month{month}_{secrets.token_hex(5)[:9]}"
 
-    def record(self, method: str, body: dict[str, Any], size: int = 0) -> None:
+    def record(
+        self,
+        method: str,
+        body: dict[str, Any],
+        size: int = 0,
+        trace: tuple[str | None, str | None] = (None, None),
+    ) -> None:
         credentials = body.get("credentials")
         creds = credentials if isinstance(credentials, dict) else {}
         token = _text(creds.get("token"))
@@ -119,7 +129,13 @@ class Sandbox:
         if size > MAX_RECORDED_BODY:
             rest = {"_omitted_bytes": size}
         entry = RecordedRequest(
-            method, _text(creds.get("client")), _text(creds.get("user")), auth, token, rest
+            method,
+            _text(creds.get("client")),
+            _text(creds.get("user")),
+            auth,
+            token,
+            rest,
+            *trace,
         )
         if len(self.requests) >= MAX_RECORDED:
             del self.requests[: MAX_RECORDED // 2]

@@ -67,6 +67,7 @@ async def test_spans_for_call_login_and_upstream_reach_a_real_otlp_receiver(
                         headers=sent,
                     ) as answer:  # fmt: skip
                         assert answer.status == 200
+            seen = await sandbox_requests(oma_url)
             gw.signal(signal.SIGTERM)
             assert await asyncio.to_thread(gw.wait, 30) == 0
             lines = [json.loads(line) for line in gw.lines if line.startswith("{")]
@@ -93,6 +94,31 @@ async def test_spans_for_call_login_and_upstream_reach_a_real_otlp_receiver(
         "oma": "http://127.0.0.1:" + oma_url.split(":")[2].split("/")[0]
     }
     assert started["callers"] == 1 and started["workers"] == 1
+    # OMA gets the trace context of the exchange's own span, so its side joins the trace there.
+    continued_at_oma, fresh_at_oma = [r for r in seen if r["method"] == "get_user"]
+    fresh_upstream = next(s for s in by_name["oma_gateway.upstream"] if s.trace_id.hex() == fresh)
+    for recorded, trace_id, span in (
+        (continued_at_oma, TRACE, upstream[0]),
+        (fresh_at_oma, fresh, fresh_upstream),
+    ):
+        context = parse_traceparent(recorded["traceparent"])
+        assert context is not None, recorded
+        assert (context.trace_id, context.span_id) == (trace_id, span.span_id.hex())
+        assert context.flags & 1, "sampled"
+    assert continued_at_oma["tracestate"] == "vendor=x"
+    (login,) = [r for r in seen if r["method"] == "authenticate"]
+    login_context = parse_traceparent(login["traceparent"])
+    assert login_context is not None
+    assert login_context.trace_id == by_name["oma_gateway.login"][0].trace_id.hex()
+
+
+async def sandbox_requests(oma_url: str) -> list[dict[str, Any]]:
+    """What the sandbox recorded of each call it got, trace headers included."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{oma_url.removesuffix('/api')}/_sandbox/requests") as answer,
+    ):
+        return list((await answer.json())["requests"])
 
 
 async def sandbox_control(oma_url: str, path: str, body: dict[str, Any]) -> None:

@@ -25,6 +25,8 @@ async def test_recorded_requests_are_readable_over_http(client: Client) -> None:
             "auth": "password",
             "token": None,
             "body": {},
+            "traceparent": None,
+            "tracestate": None,
         },
         {
             "method": "get_user",
@@ -33,6 +35,8 @@ async def test_recorded_requests_are_readable_over_http(client: Client) -> None:
             "auth": "password",
             "token": None,
             "body": {"user": "alice@demo.example", "attributes": ["name"]},
+            "traceparent": None,
+            "tracestate": None,
         },
     ]
 
