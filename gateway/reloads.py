@@ -23,7 +23,7 @@ from .filewatch import watch_files
 from .keyexpiry import log_expiring_keys
 from .restartonly import keep_restart_only
 from .settings import SANDBOX_URL, Settings
-from .tls import TLS_CONTEXT, reload_context
+from .tls import SERVER_TLS
 from .validation import ConfigError, load_settings
 from .workers import worker_problems
 
@@ -50,8 +50,8 @@ async def reload(app: web.Application, path: Path, workers: int = 1) -> bool:
         return False
     settings = keep_restart_only(settings, gateway.runtime.settings)
     gateway.reload(settings)
-    if settings.tls is not None and TLS_CONTEXT in app:
-        reload_context(app[TLS_CONTEXT], settings.tls)  # new handshakes only; open ones keep theirs
+    if settings.tls is not None and SERVER_TLS in app:
+        app[SERVER_TLS].reload(settings.tls)  # new handshakes only; open ones keep theirs
     log.info("config_reloaded", callers=len(settings.callers), upstreams=len(settings.upstreams))
     log_expiring_keys(settings)
     log_config_warnings(settings)

@@ -20,7 +20,7 @@ import dataclasses
 
 import structlog
 
-from .settings import Settings
+from .settings import Settings, TlsSettings
 
 __all__ = ["RESTART_ONLY", "keep_restart_only"]
 
@@ -41,4 +41,16 @@ def keep_restart_only(new: Settings, running: Settings) -> Settings:
     if (new.tls is None) != (running.tls is None):
         log.warning("config_reload_needs_restart", settings=["tls"])
         kept["tls"] = running.tls
+    elif new.tls is not None and running.tls is not None:
+        kept["tls"] = _client_certificates(new.tls, running.tls)
     return dataclasses.replace(new, **kept)
+
+
+def _client_certificates(new: TlsSettings, running: TlsSettings) -> TlsSettings:
+    """Whether the port asks for client certificates is fixed at start (gateway.tls). Turned on
+    by a reload, it stays off until a restart; turned off, the CAs go at once (a certificate
+    then fails the handshake, since the port still asks for one) and a restart stops asking."""
+    if (new.client_ca_file is None) == (running.client_ca_file is None):
+        return new
+    log.warning("config_reload_needs_restart", settings=["tls.client_ca_file"])
+    return new if new.client_ca_file is None else dataclasses.replace(new, client_ca_file=None)

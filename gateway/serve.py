@@ -33,7 +33,7 @@ from .connections import ConnectionGuard, GuardedSite
 from .identity import startup_fields
 from .reloads import log_config_warnings
 from .settings import SANDBOX_URL, Settings
-from .tls import TLS_CONTEXT
+from .tls import SERVER_TLS
 from .wiring import assemble
 from .workers import EXIT_CANNOT_START
 
@@ -144,7 +144,8 @@ async def _listen(
 ) -> None:
     # Only a worker shares the port: alone, a second gateway on the same port must fail loudly.
     listen = settings.listen
-    tls = runner.app.get(TLS_CONTEXT) if runner.app is not None else None
+    server_tls = runner.app.get(SERVER_TLS) if runner.app is not None else None
+    tls = None if server_tls is None else server_tls.listening
     await GuardedSite(
         runner, guard, listen.host, listen.port, reuse_port=seat is not None, ssl_context=tls
     ).start()

@@ -21,7 +21,7 @@ from .connections import CONNECTIONS, ConnectionGuard, fd_cap, raise_fd_limit
 from .keyexpiry import watch_key_expiry
 from .reloads import reload_triggers
 from .settings import Settings
-from .tls import TLS_CONTEXT, server_context
+from .tls import SERVER_TLS, ServerTls
 
 __all__ = ["Assembled", "assemble", "connection_guard"]
 
@@ -40,7 +40,7 @@ def assemble(
     supervisor watches, validates and signals it)."""
     app = create_app(settings)
     if settings.tls is not None:
-        app[TLS_CONTEXT] = server_context(settings.tls)
+        app[SERVER_TLS] = ServerTls(settings.tls)
     app[CONNECTIONS] = guard = connection_guard(settings)
     watch_key_expiry(app)
     app.on_response_prepare.append(close_while_draining)

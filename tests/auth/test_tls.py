@@ -1,7 +1,7 @@
 """TLS on the callers' port, through a real `oma-gateway serve` process with certificates made in
 the test: HTTPS only, a Ruby-style client that skips verification, callers identified by client
-certificate alone, certificates re-read on SIGHUP without dropping an open connection, and every
-worker serving TLS."""
+certificate alone, certificates re-read on SIGHUP without dropping an open connection, a CA
+taken out of `client_ca_file` trusted no more after SIGHUP, and every worker serving TLS."""
 
 from __future__ import annotations
 
@@ -180,6 +180,39 @@ async def test_sighup_serves_the_new_certificate_without_dropping_an_open_connec
                 assert r.status == 200
         # ...and a new one gets the new certificate.
         assert served_serial(ports.listen, ca) == renewed.serial
+
+
+async def test_a_ca_taken_out_of_client_ca_file_is_trusted_no_more_after_sighup(
+    tmp_path: Path, ca: CertAuthority
+) -> None:
+    """Revoking a CA is taking it out of `client_ca_file`: after the reload, certificates it
+    issued identify nobody, and those of the CA that replaced it do."""
+    billing = ca.issue("billing", "x", [uri(SPIFFE)])
+    (tmp_path / "next").mkdir()
+    successor = CertAuthority(tmp_path / "next", "the successor CA")
+    renewed = successor.issue("billing-renewed", "x", [uri(SPIFFE)])
+    server_ca = tmp_path / "server-ca.pem"  # what clients verify the gateway's certificate with
+    server_ca.write_bytes(ca.cert_file.read_bytes())
+
+    def presenting(cert: Issued) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=str(server_ca))
+        context.load_cert_chain(str(cert.cert), str(cert.key))
+        return context
+
+    async def status(cert: Issued) -> int | None:
+        try:
+            return (await call(ports, presenting(cert)))[0]
+        except aiohttp.ClientError:
+            return None  # the handshake refused the certificate outright
+
+    with tls_gateway(tmp_path, ca) as (ports, proc, _):
+        assert await status(billing) == 200
+        assert await status(renewed) in (None, 401)  # its CA is not trusted yet
+        ca.cert_file.write_bytes(successor.cert_file.read_bytes())  # the old CA taken out
+        proc.signal(signal.SIGHUP)
+        proc.wait_for("config_reloaded")
+        assert await status(billing) in (None, 401), "the removed CA's certificate still works"
+        assert await status(renewed) == 200
 
 
 async def test_every_worker_serves_tls(tmp_path: Path, ca: CertAuthority) -> None:

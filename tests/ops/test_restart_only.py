@@ -17,10 +17,13 @@ from typing import Any
 
 import aiohttp
 import pytest
+from structlog.testing import capture_logs
 
+from gateway.restartonly import keep_restart_only
 from gateway.secrets import digest
+from gateway.settings import SANDBOX_URL, TlsSettings
 
-from ..support import KEYS
+from ..support import KEYS, make_settings
 from .load import call
 from .procs import Ports, config, gateway_process, sandbox_process, wait_ready, write_config
 
@@ -60,3 +63,23 @@ async def test_a_reload_that_changes_store_on_error_keeps_the_running_one_and_sa
     assert "store" not in checks  # still judged as fail_open: the store settings did not move
     assert warnings and all(w["settings"] == ["store", "log_level"] for w in warnings)
     assert len(warnings) == workers + (1 if workers > 1 else 0)  # each worker and the supervisor
+
+
+@pytest.mark.parametrize(
+    ("running_ca", "new_ca", "kept_ca"),
+    [
+        (None, "/run/ca.pem", None),  # turned on: off until a restart (the port does not ask)
+        ("/run/ca.pem", None, None),  # turned off: the CAs go at once
+        ("/run/ca.pem", "/run/other.pem", "/run/other.pem"),  # another file: taken at once
+    ],
+)
+def test_client_certificates_turned_on_or_off_by_a_reload_need_a_restart(
+    running_ca: str | None, new_ca: str | None, kept_ca: str | None
+) -> None:
+    running = make_settings(SANDBOX_URL, tls=TlsSettings("c.pem", "k.pem", running_ca))
+    new = make_settings(SANDBOX_URL, tls=TlsSettings("c2.pem", "k2.pem", new_ca))
+    with capture_logs() as logs:
+        kept = keep_restart_only(new, running)
+    assert kept.tls == TlsSettings("c2.pem", "k2.pem", kept_ca)
+    said = [e["settings"] for e in logs if e["event"] == "config_reload_needs_restart"]
+    assert said == ([] if (running_ca is None) == (new_ca is None) else [["tls.client_ca_file"]])
