@@ -16,10 +16,17 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 WORKDIR /src
 # Locked dependencies first, so this layer is rebuilt only when a lock file changes. Hashes are
 # required and only wheels are taken: nothing unpinned or compiled enters the image.
-COPY deploy/requirements.lock deploy/requirements-build.lock deploy/
+# TRACING=true adds the OpenTelemetry SDK and OTLP exporter (the `otel` extra), which
+# `tracing.otlp_endpoint` needs: docker build --build-arg TRACING=true .
+ARG TRACING=false
+COPY deploy/requirements.lock deploy/requirements-otel.lock deploy/requirements-build.lock deploy/
 RUN python -m venv /opt/oma-gateway \
     && /opt/oma-gateway/bin/pip install --require-hashes --only-binary=:all: \
         -r deploy/requirements.lock \
+    && if [ "${TRACING}" = true ]; then \
+        /opt/oma-gateway/bin/pip install --require-hashes --only-binary=:all: \
+            -r deploy/requirements-otel.lock; \
+    fi \
     && python -m venv /opt/build \
     && /opt/build/bin/pip install --require-hashes --only-binary=:all: \
         -r deploy/requirements-build.lock

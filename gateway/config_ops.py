@@ -22,7 +22,11 @@ def tracing(r: Reader, value: object) -> TracingSettings:
         r.fail("tracing.otlp_endpoint", "expected an http(s) URL such as http://collector:4318")
         endpoint = None
     elif endpoint is not None and importlib.util.find_spec("opentelemetry.sdk") is None:
-        r.fail("tracing.otlp_endpoint", "needs the otel extra: pip install 'oma-gateway[otel]'")
+        r.fail(
+            "tracing.otlp_endpoint",
+            "needs the otel extra: pip install 'oma-gateway[otel]' "
+            "(the image: docker build --build-arg TRACING=true)",
+        )
     return TracingSettings(
         otlp_endpoint=None if endpoint is None else str(endpoint).rstrip("/"),
         service_name=r.string(

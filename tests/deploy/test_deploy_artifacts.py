@@ -135,7 +135,7 @@ def test_image_is_multi_stage_on_slim_python_311() -> None:
 
 def test_image_installs_only_hash_locked_dependencies() -> None:
     runs = " ".join(i.args for i in stages(dockerfile())[0] if i.keyword == "RUN")
-    assert runs.count("--require-hashes") == 2
+    assert runs.count("--require-hashes") == 3  # runtime, tracing (TRACING=true), build
     assert "-r deploy/requirements.lock" in runs
     assert "-r deploy/requirements-build.lock" in runs
     assert "install --no-deps /wheels/" in runs
@@ -197,6 +197,24 @@ def test_lock_pins_every_project_dependency_with_hashes() -> None:
         assert requirement.specifier.contains(version), f"{name}=={version} vs {requirement}"
         assert hashed
     assert all(hashed for _, hashed in pins.values())
+
+
+def test_the_tracing_lock_adds_the_otel_extra_and_agrees_with_the_runtime_lock() -> None:
+    """TRACING=true installs requirements-otel.lock over requirements.lock: it must pin the otel
+    extra (with hashes) and every package both name at the same version."""
+    pyproject = load_toml(ROOT / "pyproject.toml")["project"]
+    extra = [Requirement(r) for r in pyproject["optional-dependencies"]["otel"]]
+    base, otel = locked(DEPLOY / "requirements.lock"), locked(DEPLOY / "requirements-otel.lock")
+    for requirement in extra:
+        name = requirement.name.lower().replace("_", "-")
+        assert name in otel, f"{name} is not in deploy/requirements-otel.lock: run deploy/lock"
+        assert requirement.specifier.contains(otel[name][0]), f"{name}=={otel[name][0]}"
+    assert all(hashed for _, hashed in otel.values())
+    shared = set(base) & set(otel)
+    assert shared == set(base), "the tracing lock holds every runtime pin"
+    assert {n: base[n][0] for n in shared} == {n: otel[n][0] for n in shared}
+    runs = " ".join(i.args for i in stages(dockerfile())[0] if i.keyword == "RUN")
+    assert '[ "${TRACING}" = true ]' in runs and "-r deploy/requirements-otel.lock" in runs
 
 
 def load_toml(path: Path) -> dict[str, Any]:
