@@ -8,8 +8,9 @@ must stay few (they become label values), so every failure maps onto `CAUSES`:
     refused      nothing listens there (connection refused)
     reset        the connection was reset or closed before a whole answer came
     timeout      no whole answer within the upstream's `timeout`
-    http_status  an HTTP status OMA does not answer with, without OMA's JSON
-    not_json     HTTP 200 (or OMA's 400/404 during login), but not OMA's JSON
+    http_status  an HTTP status other than 200 without OMA's JSON (a login's 400/404 included:
+                 a URL without /api, a proxy's page; never a rejected password)
+    not_json     HTTP 200, but not OMA's JSON
     too_large    the answer grew past `max_answer`
     redirect     a 3xx: the gateway never follows one
     other        anything else
