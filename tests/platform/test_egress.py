@@ -107,17 +107,24 @@ async def test_without_the_ca_file_the_test_cas_upstream_is_not_trusted(
         assert answer.status == 502
 
 
-async def test_https_proxy_from_the_environment_with_trust_env_in_a_real_process(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("way", ["trust_env", "proxy"])
+async def test_the_proxy_setting_or_https_proxy_with_trust_env_in_a_real_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, way: str
 ) -> None:
     for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy", "https_proxy"):
         monkeypatch.delenv(name, raising=False)
     async with proxy_and_tls_oma(tmp_path) as (proxy, oma_url, pki):
         ports = Ports()
         document = config(oma_url, ports, {"billing": ["billing"]})
-        document["upstreams"]["oma"].update(trust_env=True, ca_file=str(pki.ca_file))
+        proxy_url = f"http://127.0.0.1:{proxy.port}"
+        upstream = document["upstreams"]["oma"]
+        upstream["ca_file"] = str(pki.ca_file)
+        if way == "trust_env":
+            upstream["trust_env"] = True
+        else:
+            upstream["proxy"] = proxy_url
         path = write_config(tmp_path / "gw.yaml", document)
-        env = {"HTTPS_PROXY": f"http://127.0.0.1:{proxy.port}"}
+        env = {"HTTPS_PROXY": proxy_url} if way == "trust_env" else {}
         with gateway_process("serve", "--config", str(path), env=env) as gw:
             await asyncio.to_thread(wait_ready, ports.admin_url)
             async with aiohttp.ClientSession(trust_env=False) as session, session.post(
