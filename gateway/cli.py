@@ -173,20 +173,18 @@ def _check_config(args: argparse.Namespace) -> int:
     settings = _loaded(args.file, read_secrets=not args.no_secrets)
     if settings is None:
         return 1
-    _print_warnings(settings.warnings)
+    warnings = [*settings.warnings, *policy_warnings(settings)]
+    if settings.audit.file is not None and settings.audit.signing_key is None:
+        warnings.append(
+            "audit.signing_key_file is not set: the audit file's hash chain is then "
+            "tamper-evident only against accidents, not against anyone who can write it"
+        )
+    _print_warnings(warnings)  # all of them, one form, on stderr: stdout is the verdict
     unread = " (secrets not read)" if args.no_secrets else ""
     print(
         f"{args.file}: valid{unread} ({len(settings.callers)} callers,"
-        f" {len(settings.upstreams)} upstreams, {len(settings.warnings)} warnings)"
+        f" {len(settings.upstreams)} upstreams, {len(warnings)} warnings)"
     )
-    for warning in policy_warnings(settings):
-        print(f"  warning: {warning}")
-    if settings.audit.file is not None and settings.audit.signing_key is None:
-        print(
-            f"{args.file}: warning: audit.signing_key_file is not set: the audit file's hash chain "
-            "is then tamper-evident only against accidents, not against anyone who can write it",
-            file=sys.stderr,
-        )
     return 0
 
 

@@ -52,7 +52,8 @@ def _names() -> tuple[str, ...]:
 def config_warnings(settings: Settings, now: datetime | None = None) -> list[str]:
     """Legal but probably unintended: an OMA URL without /api, a key already expired, a drain
     shorter than an upstream's timeout (SIGTERM would cut calls that are still within it), a
-    budget for unidentified callers' bodies that one whole body cannot fit in."""
+    budget for unidentified callers' bodies that one whole body cannot fit in, an account's
+    rate budget that any one of its callers can spend whole."""
     now = now or datetime.now(UTC)
     found = []
     if settings.max_unidentified_bodies < settings.max_body:
@@ -72,6 +73,7 @@ def config_warnings(settings: Settings, now: datetime | None = None) -> list[str
                 f"drain_timeout: {settings.drain_timeout:g}s is shorter than upstreams.{name}."
                 f"timeout ({upstream.timeout:g}s): a drain may cut calls OMA is still answering"
             )
+    found += _shared_budgets(settings)
     for name, caller in settings.callers.items():
         for i, key in enumerate(caller.keys):
             if key.expires is not None and key.expires <= now:
@@ -79,4 +81,20 @@ def config_warnings(settings: Settings, now: datetime | None = None) -> list[str
                     f"callers.{name}.keys[{i}]: key {key.key_id} expired at "
                     f"{key.expires.isoformat()}; it no longer works"
                 )
+    return found
+
+
+def _shared_budgets(settings: Settings) -> list[str]:
+    """An upstream's `rate_limit` is the OMA account's, first come first served: a caller with
+    no `rate_limit` of its own can spend all of it and leave its neighbours `rate_limited`."""
+    found = []
+    for name, upstream in settings.upstreams.items():
+        sharing = sorted(c.name for c in settings.callers.values() if c.upstream == name)
+        unbounded = [c for c in sharing if settings.callers[c].rate_limit is None]
+        if upstream.rate_limit is not None and len(sharing) > 1 and unbounded:
+            found.append(
+                f"upstreams.{name}.rate_limit: callers {', '.join(unbounded)} have no rate_limit "
+                "of their own: any one of them can spend the whole account's budget and leave "
+                "the others rate_limited (give each a rate_limit below the upstream's)"
+            )
     return found

@@ -93,6 +93,27 @@ def test_no_secrets_checks_references_without_reading_them() -> None:
         parse_settings(_yaml(bad_name), env={}, read_secrets=False)
 
 
+def test_a_caller_without_its_own_rate_limit_beside_others_on_a_limited_account_warns() -> None:
+    """The upstream's rate_limit is the account's budget, first come first served."""
+    second = """  support:
+    keys: ["sha256:{}"]
+    upstream: cluster-a
+    allow: ["get_user"]
+""".format("ab" * 32)
+    text = CONTRACT_EXAMPLE.replace("audit:\n", second + "audit:\n", 1)
+    assert parse(text).warnings == (
+        "upstreams.cluster-a.rate_limit: callers support have no rate_limit of their own: any one"
+        " of them can spend the whole account's budget and leave the others rate_limited (give"
+        " each a rate_limit below the upstream's)",
+    )
+    bounded = text.replace(
+        'allow: ["get_user"]\n', 'allow: ["get_user"]\n    rate_limit: {rate: 5/s}\n'
+    )
+    assert parse(bounded).warnings == ()
+    alone = CONTRACT_EXAMPLE.replace("    rate_limit: {rate: 10/s, burst: 20}\n", "", 1)
+    assert "rate_limit: {rate: 10/s" in CONTRACT_EXAMPLE and parse(alone).warnings == ()
+
+
 def test_check_config_no_secrets_passes_in_ci_and_prints_warnings(tmp_path: Path) -> None:
     config = tmp_path / "gw.yaml"
     config.write_text(CONTRACT_EXAMPLE + "drain_timeout: 5s\n")
@@ -101,6 +122,27 @@ def test_check_config_no_secrets_passes_in_ci_and_prints_warnings(tmp_path: Path
     assert result.returncode == 0, result.stderr
     assert "valid (secrets not read)" in result.stdout
     assert "warning: drain_timeout: 5s is shorter than upstreams.cluster-a.timeout" in result.stderr
+
+
+def test_check_config_as_a_process_names_each_typo_with_its_path_and_a_did_you_mean(
+    tmp_path: Path,
+) -> None:
+    text = with_caller_lines('allow: ["get_user", "search_*"]', 'allow: ["get_usr", "serch_*"]')
+    text = text.replace('deny: ["search_admins"]', 'deny: ["search_admin"]')
+    text = text.replace("change_user: {rate: 1/s", "chnage_user: {rate: 1/s")
+    config = tmp_path / "gw.yaml"
+    config.write_text(text)
+    result = cli("check-config", "--no-secrets", str(config))
+    assert result.returncode == 1
+    for line in (
+        "callers.billing.allow[0]: 'get_usr' is not a method in the OMA catalogue"
+        " (did you mean 'get_user'?)",
+        "callers.billing.allow[1]: the pattern 'serch_*' matches no method in the OMA catalogue",
+        "callers.billing.deny[0]: 'search_admin'",
+        "callers.billing.method_limits.chnage_user: 'chnage_user' is not a method in the OMA"
+        " catalogue (did you mean 'change_user'?)",
+    ):
+        assert line in result.stderr + result.stdout, result.stderr
 
 
 def test_platform_sections_are_parsed() -> None:

@@ -209,7 +209,9 @@ def test_check_config_prints_warnings_and_still_exits_zero(tmp_path: Path) -> No
     path.write_text(yaml.safe_dump(document({"allow": ["*"]})))
     done = cli("check-config", str(path), env=ENV)
     assert done.returncode == 0, done.stderr
-    assert "warning: callers.helpdesk.allow[0]: '*' grants mutating methods" in done.stdout
+    assert "warning: callers.helpdesk.allow[0]: '*' grants mutating methods" in done.stderr
+    printed = sum(line.startswith("warning: ") for line in done.stderr.splitlines())
+    assert f", {printed} warnings)" in done.stdout, "the summary counts every warning printed"
 
 
 def test_the_shipped_example_config_is_valid_and_its_support_caller_is_scoped() -> None:
