@@ -4,8 +4,10 @@ and an unscoped one, the same `get_user` for both, in the same run.
     .venv/bin/python -m bench.policy_cost [--requests 4000] [--rounds 4] [--concurrency 32]
 
 Both callers go through the same process, upstream (a sandbox process) and config, so the only
-difference is the policy asked: allowlist only, or allowlist, protected logins, scope and
-parameter rules. Rounds alternate ABBA. Also prints the in-process cost of `authorize` for a few
+difference is what the scoped one adds: its domain scope. Everything else runs for both, as it
+runs for every caller and cannot be switched off: the allowlist, the protected logins (and the
+`.adm` check) and the parameter rules. The ratio is the cost of scope over that. Rounds
+alternate ABBA. Also prints the in-process cost of `authorize` for a few
 typical bodies. Loopback only; bounded in requests and time.
 """
 

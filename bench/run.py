@@ -68,8 +68,12 @@ class Options:
 def parse(argv: Sequence[str] | None) -> Options:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--quick", action="store_true", help="a few seconds per row, 2k in flight")
-    p.add_argument("--duration", type=float, help="seconds per measured run (10; quick 3)")
-    p.add_argument("--warmup", type=float, help="seconds of discarded load first (2; quick 1)")
+    p.add_argument(
+        "--duration", type=float, help="seconds per measured run (10; quick 3, main table 2)"
+    )
+    p.add_argument(
+        "--warmup", type=float, help="seconds of discarded load first (2; quick 1, main table 0.5)"
+    )
     p.add_argument("--connections", type=int, default=64, help="keep-alive connections (64)")
     p.add_argument("--upstream", choices=["stub", "sandbox"], default="stub")
     p.add_argument("--loadgen", choices=["auto", "wrk", "python"], default="auto")
@@ -100,8 +104,8 @@ def parse(argv: Sequence[str] | None) -> Options:
         if a.skip_main
         else compare.Options(
             rounds=a.rounds or (1 if a.quick else 5),
-            duration=2.0 if a.quick else (a.duration or 10.0),
-            warmup=0.5 if a.quick else 2.0,
+            duration=a.duration or (2.0 if a.quick else 10.0),
+            warmup=a.warmup if a.warmup is not None else (0.5 if a.quick else 2.0),
             connections=32,
             tool=tool,
             slow_connections=200 if a.quick else 2000,
