@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from . import __version__
-from .policy.lint import policy_warnings
+from .config_checks import every_warning
 from .secrets import digest, new_api_key
 from .settings import CallerKey, HostPort, Settings
 from .validation import ConfigError, load_settings
@@ -173,12 +173,7 @@ def _check_config(args: argparse.Namespace) -> int:
     settings = _loaded(args.file, read_secrets=not args.no_secrets)
     if settings is None:
         return 1
-    warnings = [*settings.warnings, *policy_warnings(settings)]
-    if settings.audit.file is not None and settings.audit.signing_key is None:
-        warnings.append(
-            "audit.signing_key_file is not set: the audit file's hash chain is then "
-            "tamper-evident only against accidents, not against anyone who can write it"
-        )
+    warnings = every_warning(settings)
     _print_warnings(warnings)  # all of them, one form, on stderr: stdout is the verdict
     unread = " (secrets not read)" if args.no_secrets else ""
     print(

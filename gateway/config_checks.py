@@ -18,9 +18,10 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from .catalog import catalogue
+from .policy.lint import policy_warnings
 from .settings import SANDBOX_URL, Settings
 
-__all__ = ["config_warnings", "is_pattern", "unknown_method_problems"]
+__all__ = ["config_warnings", "every_warning", "is_pattern", "unknown_method_problems"]
 
 
 def is_pattern(name: str) -> bool:
@@ -81,6 +82,18 @@ def config_warnings(settings: Settings, now: datetime | None = None) -> list[str
                     f"callers.{name}.keys[{i}]: key {key.key_id} expired at "
                     f"{key.expires.isoformat()}; it no longer works"
                 )
+    return found
+
+
+def every_warning(settings: Settings) -> list[str]:
+    """What check-config prints and serve logs: the settings' own warnings (made as the config
+    is read), the policy's, and an audit file's without a signing key."""
+    found = [*settings.warnings, *policy_warnings(settings)]
+    if settings.audit.file is not None and settings.audit.signing_key is None:
+        found.append(
+            "audit.signing_key_file is not set: the audit file's hash chain is then "
+            "tamper-evident only against accidents, not against anyone who can write it"
+        )
     return found
 
 

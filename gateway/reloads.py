@@ -19,6 +19,7 @@ import structlog
 from aiohttp import web
 
 from .app import GATEWAY
+from .config_checks import every_warning
 from .filewatch import watch_files
 from .keyexpiry import log_expiring_keys
 from .restartonly import keep_restart_only
@@ -59,8 +60,8 @@ async def reload(app: web.Application, path: Path, workers: int = 1) -> bool:
 
 
 def log_config_warnings(settings: Settings) -> None:
-    """The legal but probably unintended settings (`Settings.warnings`), at start and reload."""
-    for warning in settings.warnings:
+    """The legal but probably unintended settings (`every_warning`), at start and reload."""
+    for warning in every_warning(settings):
         log.warning("config_warning", warning=warning)
 
 
