@@ -3,7 +3,8 @@
 Starts the stub upstream (answers after 1 s) and one `oma-gateway serve` process (one worker,
 as the shipped Deployment runs it), warms it with one call, then reads its PSS and RSS from
 /proc/PID/smaps_rollup idle, and every 50 ms while N keep-alive callers send one call each at the
-same moment (bench/inflight_client). Prints idle and peak PSS/RSS in MiB.
+same moment (bench/inflight_client). Prints idle and peak PSS/RSS in MiB. `max_connections` is
+raised to fit N: at the default (4096) a worker holds at most that many callers' connections.
 
     python bench/pod_memory.py [--calls 10000]
 """
@@ -43,7 +44,11 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="oma-bench-memory-"))
     with Children(tmp) as kids:
         stub = start_stub(kids, 1.0, "stub-slow")
-        setup = gateway.GatewaySetup(free_port(), free_port(), f"http://127.0.0.1:{stub.port}/api")
+        upstream = f"http://127.0.0.1:{stub.port}/api"
+        # Room for every call: the default max_connections (4096) would refuse the rest.
+        setup = gateway.GatewaySetup(
+            free_port(), free_port(), upstream, max_connections=args.calls + 64
+        )
         gw, _ = start_gateway(kids, setup, tmp, "gw-memory", warm=True)
         time.sleep(2.0)
         idle = pss_rss_mib(gw.proc.pid)

@@ -18,7 +18,7 @@ from ..support import cli
 from .artifacts import DEPLOY, K8S, configmap_gateway_config, load_yaml, manifest, rendered
 
 #: bench/pod_memory.py on one worker (deploy/README.md, "Memory"): RSS idle and at 10k in flight.
-IDLE_RSS_MIB, PEAK_RSS_MIB = 45, 298
+IDLE_RSS_MIB, PEAK_RSS_MIB = 55, 282
 GATEWAY = ("Deployment", "oma-gateway")
 
 
