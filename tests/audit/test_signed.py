@@ -72,14 +72,22 @@ def test_a_rewritten_record_resealed_fails_at_the_checkpoint_that_signed_it(
     path = tmp_path / "audit.jsonl"
     write_bursts(path, key[0])
     raw = path.read_bytes().splitlines(keepends=True)
-    target = index_of(raw, n=5)
-    raw[target] = raw[target].replace(b'"change_user"', b'"get_user"')  # made to look harmless
-    path.write_bytes(b"".join(reseal_from(raw, target)))
+    target = index_of(raw, n=5)  # the record rewritten() edits
+    path.write_bytes(rewritten(path.read_bytes()))
     assert verify(path)[0] == 0  # the bare hash chain is fooled: that is why checkpoints exist
     code, out = verify(path, public=key[1])
     first_unvouched = last_checkpoint_before(raw, target) + 2  # 1-based, after that checkpoint
     assert code == 1 and f"broken at line {first_unvouched}:" in out, out
     assert "does not verify" in out
+
+
+def rewritten(trail: bytes) -> bytes:
+    """The trail with record n=5's `change_user` made a harmless-looking `get_user` and every
+    line from there re-sealed, as an insider without the signing key would."""
+    raw = trail.splitlines(keepends=True)
+    target = index_of(raw, n=5)
+    raw[target] = raw[target].replace(b'"change_user"', b'"get_user"')
+    return b"".join(reseal_from(raw, target))
 
 
 def test_a_deleted_record_resealed_fails(tmp_path: Path, key: tuple[Path, Path]) -> None:
@@ -263,10 +271,7 @@ def test_a_rotated_file_compressed_by_logrotate_verifies_as_its_text(
     compressed.write_bytes(gzip.compress(path.read_bytes()))
     code, out = verify(compressed, public=key[1])
     assert code == 0 and "checkpoints verified" in out, out
-    raw = path.read_bytes().splitlines(keepends=True)
-    target = index_of(raw, n=5)
-    raw[target] = raw[target].replace(b'"change_user"', b'"get_user"')
-    compressed.write_bytes(gzip.compress(b"".join(reseal_from(raw, target))))
+    compressed.write_bytes(gzip.compress(rewritten(path.read_bytes())))
     code, out = verify(compressed, public=key[1])
     assert code == 1 and "does not verify" in out, out
     compressed.write_bytes(gzip.compress(path.read_bytes())[:-20])  # cut short: no verdict
