@@ -115,10 +115,15 @@ def _signer(settings: AuditSettings) -> Signer | None:
 
 
 def gateway_secrets(gateway: Gateway) -> Callable[[], list[str]]:
-    """Every secret value the gateway holds right now: session tokens and upstream passwords."""
+    """Every secret value the gateway holds right now: session tokens, upstream passwords, and
+    the store's Redis password and encryption keys (current and previous)."""
 
     def values() -> list[str]:
-        found = [u.password.reveal() for u in gateway.runtime.settings.upstreams.values()]
+        settings = gateway.runtime.settings
+        found = [u.password.reveal() for u in settings.upstreams.values()]
+        store = settings.store
+        held = (store.password, store.encryption_key, *store.previous_encryption_keys)
+        found.extend(secret.reveal() for secret in held if secret is not None)
         for custody in gateway.custodies.values():
             found.extend(t.reveal() for t in custody.known_tokens())
         return found

@@ -23,7 +23,7 @@ from gateway.audit.encode import encode
 from gateway.audit.verify import verify_files
 from gateway.call import Call
 from gateway.secrets import Secret
-from gateway.settings import AuditSettings, Settings
+from gateway.settings import AuditSettings, Settings, StoreSettings
 
 from ..support import KEYS, Client, bearer, make_settings
 from .trail import records
@@ -163,6 +163,30 @@ async def test_keys_passwords_and_tokens_reach_neither_stdout_nor_the_file(
     out, filed = stream.getvalue(), path.read_bytes()
     assert len([r for r in lines(out) if r["event"] == "audit"]) == 4
     for secret in (wrong, KEYS["billing"], token, password):
+        assert secret.encode() not in out and secret.encode() not in filed
+
+
+async def test_the_stores_password_and_keys_reach_neither_stdout_nor_the_file(
+    aiohttp_client: AiohttpClient, oma_url: str, tmp_path: Path, stream: Writes
+) -> None:
+    """Like the OMA password: cut from every line, whoever puts them there."""
+    held = ["redis-password-of-the-store", "c3RvcmUta2V5LW9mLXRoZS1zdG9yZS0zMi1ieXRlcyE=",
+            "cHJldmlvdXMta2V5LW9mLXRoZS1zdG9yZS0zMi1ieSE="]  # fmt: skip
+    store = StoreSettings(
+        password=Secret(held[0]),
+        encryption_key=Secret(held[1]),
+        previous_encryption_keys=(Secret(held[2]),),
+    )
+    path = tmp_path / "audit.jsonl"
+    settings = make_settings(oma_url, audit=AuditSettings(file=str(path)), store=store)
+    gw = await aiohttp_client(create_app(settings))
+    body = {"user": held[0], "new_name": f"x{held[1]}y", "ids": held}
+    assert (await gw.post("/api/get_user", json=body, headers=bearer("billing"))).status == 200
+    structlog.get_logger("anything").warning("a_line_that_quotes_them", said=" ".join(held))
+    await gw.close()
+    out, filed = stream.getvalue(), path.read_bytes()
+    assert [r["event"] for r in lines(out)].count("a_line_that_quotes_them") == 1
+    for secret in held:
         assert secret.encode() not in out and secret.encode() not in filed
 
 
