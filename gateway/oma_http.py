@@ -35,7 +35,7 @@ __all__ = ["IDLE", "Pool"]
 
 IDLE = 15.0  # seconds an idle connection is kept (aiohttp's default keep-alive as well)
 _SWEEP = 1.0  # at most this often, idle connections past IDLE are closed
-_CONTENT_LENGTH = b"Content-Length: "
+_END = b"\r\n\r\n"  # of the last header line, and of the head
 _METHOD_HEADS = 512  # prebuilt request heads kept (methods are allowlisted: a few dozen in use)
 
 
@@ -209,10 +209,9 @@ class Pool:
         """OMA's status and (decoded) answer; transport failures raise as they are, for
         `failures.cause_of`; an answer the gateway will not take raises `UpstreamError`.
         `headers` are per-call extras (the trace context) besides the prebuilt head."""
-        head = self._head(method)
-        if headers:
-            head = head[: -len(_CONTENT_LENGTH)] + _header_lines(headers) + _CONTENT_LENGTH
-        request = head + str(len(payload)).encode() + b"\r\n\r\n" + payload
+        extra = _header_lines(headers) if headers else b""
+        length = str(len(payload)).encode()
+        request = b"".join((self._head(method), extra, b"Content-Length: ", length, _END, payload))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout
         # The common case (a free slot, a warm connection) costs one timer on the exchange; only
@@ -254,7 +253,7 @@ class Pool:
             head = (
                 f"POST {self.path}/{method} HTTP/1.1\r\nHost: {self.authority}\r\n"
                 "Content-Type: application/json\r\nAccept: application/json\r\n"
-            ).encode() + _CONTENT_LENGTH
+            ).encode()  # the per-call lines and Content-Length follow (post)
             if len(self._heads) < _METHOD_HEADS:
                 self._heads[method] = head
         return head
