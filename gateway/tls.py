@@ -29,8 +29,7 @@ class ServerTls:
     """The listening context and the context new handshakes get."""
 
     def __init__(self, tls: TlsSettings) -> None:
-        self.current = _context(tls)
-        self.listening = _context(tls)
+        self.listening = self.current = _context(tls)  # until a reload makes a newer one
         self.listening.sni_callback = self._newest
 
     def reload(self, tls: TlsSettings) -> None:
