@@ -68,10 +68,13 @@ def _verify(args: argparse.Namespace) -> int:
         return 2
     try:
         state, broken = verify_files(args.files, public, args.expect_head)
-    except (OSError, EOFError) as exc:  # unreadable, or a .gz file that is not gzip or cut short
-        where = exc.filename if isinstance(exc, OSError) and exc.filename else "a .gz file"
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        print(f"audit verify: {where}: {reason}", file=sys.stderr)
+    except OSError as exc:  # unreadable, or a .gz file that is not gzip (BadGzipFile: no name)
+        print(
+            f"audit verify: {exc.filename or 'a .gz file'}: {exc.strerror or exc}", file=sys.stderr
+        )
+        return 2
+    except EOFError as exc:  # a .gz file cut short
+        print(f"audit verify: a .gz file: {exc}", file=sys.stderr)
         return 2
     if broken is not None:
         print(f"broken at line {broken.line}: {broken}", file=sys.stderr)

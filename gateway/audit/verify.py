@@ -169,10 +169,9 @@ def _sign(record: dict[str, Any], state: Verified, options: Options) -> Break | 
         state.unsigned_from = state.unsigned_from or state.where
         state.unsigned += 1
         return None
-    public = options.public_keys.get(str(record.get("key_id")))
-    if public is None or record.get("head") != record.get("prev"):
-        return _unvouched(state, record, options)
-    if not signature_valid(public, record):
+    public = options.public_keys.get(str(record.get("key_id")))  # the key it names, if given
+    unsigned = public is None or not signature_valid(public, record)
+    if record.get("head") != record.get("prev") or unsigned:
         return _unvouched(state, record, options)
     writer, seq = str(record.get("writer")), record.get("seq")
     if not isinstance(seq, int) or seq <= state.seqs.get(writer, 0):
