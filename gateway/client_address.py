@@ -26,7 +26,7 @@ def client_address(
     peer: str | None, forwarded_for: Iterable[str], trusted: tuple[IPNetwork, ...]
 ) -> str | None:
     """The rightmost address in `peer` + X-Forwarded-For that is not a trusted proxy."""
-    if not trusted or peer is None or _verdict(peer, trusted) != _TRUSTED:
+    if not _trusted_peer(peer, trusted):
         return peer
     hops = [hop.strip() for line in forwarded_for for hop in line.split(",")][-_MAX_HOPS:]
     address = peer
@@ -67,12 +67,15 @@ def forwarded_scheme(
 ) -> str:
     """The scheme the caller used: `own` (the connection's), or a trusted proxy's
     `X-Forwarded-Proto` (its last value, which that proxy wrote) when it is http or https."""
-    if forwarded_proto is None or peer is None or not trusted:
-        return own
-    if _verdict(peer, trusted) != _TRUSTED:
+    if forwarded_proto is None or not _trusted_peer(peer, trusted):
         return own
     said = forwarded_proto.rpartition(",")[2].strip().lower()
     return said if said in ("http", "https") else own
+
+
+def _trusted_peer(peer: str | None, trusted: tuple[IPNetwork, ...]) -> bool:
+    """Whether the connection's peer is a proxy whose forwarded headers are believed."""
+    return bool(trusted) and peer is not None and _verdict(peer, trusted) == _TRUSTED
 
 
 def _verdict(text: str, trusted: tuple[IPNetwork, ...]) -> int:
