@@ -135,7 +135,8 @@ class Sandbox:
             auth,
             token,
             rest,
-            *trace,
+            traceparent=trace[0],
+            tracestate=trace[1],
         )
         if len(self.requests) >= MAX_RECORDED:
             del self.requests[: MAX_RECORDED // 2]
