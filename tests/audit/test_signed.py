@@ -47,6 +47,12 @@ def verify(
     return result.returncode, result.stdout + result.stderr
 
 
+def assert_signed_intact(path: Path, public: Path, also: Path | None = None) -> None:
+    code, out = verify(path, public=public, also=also)
+    assert code == 0, out
+    assert "checkpoints verified" in out
+
+
 def test_keygen_writes_a_private_key_only_its_owner_reads(key: tuple[Path, Path]) -> None:
     private, public = key
     assert private.stat().st_mode & 0o777 == 0o600
@@ -61,9 +67,7 @@ def test_an_intact_signed_trail_verifies_and_every_record_is_covered(
     write_bursts(path, key[0])
     kinds = [r["event"] for r in records(path)]
     assert kinds[-1] == "checkpoint" and kinds.count("checkpoint") >= 3
-    code, out = verify(path, public=key[1])
-    assert code == 0, out
-    assert "checkpoints verified" in out
+    assert_signed_intact(path, key[1])
 
 
 def test_a_rewritten_record_resealed_fails_at_the_checkpoint_that_signed_it(
@@ -257,9 +261,7 @@ def test_a_trail_signed_across_a_key_rotation_verifies_with_both_keys_only(
     write_bursts(path, new_private)  # a restart with the new key: the same chain, continued
     code, out = verify(path, public=key[1])
     assert code == 1 and "one of the keys given" not in out and "it names key" in out, out
-    code, out = verify(path, public=key[1], also=new_public)
-    assert code == 0, out
-    assert "checkpoints verified" in out
+    assert_signed_intact(path, key[1], also=new_public)
 
 
 def test_a_rotated_file_compressed_by_logrotate_verifies_as_its_text(
@@ -269,8 +271,7 @@ def test_a_rotated_file_compressed_by_logrotate_verifies_as_its_text(
     write_bursts(path, key[0])
     compressed = tmp_path / "audit.jsonl.1.gz"
     compressed.write_bytes(gzip.compress(path.read_bytes()))
-    code, out = verify(compressed, public=key[1])
-    assert code == 0 and "checkpoints verified" in out, out
+    assert_signed_intact(compressed, key[1])
     compressed.write_bytes(gzip.compress(rewritten(path.read_bytes())))
     code, out = verify(compressed, public=key[1])
     assert code == 1 and "does not verify" in out, out

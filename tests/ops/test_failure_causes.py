@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -16,6 +15,7 @@ from pathlib import Path
 from aiohttp import web
 
 from ..auth.certs import CertAuthority, dns
+from ..support import free_port
 from .procs import Ports, gateway_process, samples, write_config
 from .procs import config as base_config
 
@@ -43,12 +43,6 @@ async def serving(app: web.Application, tls: ssl.SSLContext | None = None) -> As
         await runner.cleanup()
 
 
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def server_tls(ca: CertAuthority, stem: str, name: str | None = None) -> ssl.SSLContext:
     issued = ca.server(stem) if name is None else ca.issue(stem, name, [dns(name)])
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -73,7 +67,7 @@ async def test_each_way_an_upstream_fails_is_logged_and_counted_with_its_own_cau
         no_api = await enter(serving(answering(404, "Not Found")))
         urls = {
             "dns": ("https://oma.invalid/api", "dns"),
-            "refused": (f"http://127.0.0.1:{closed_port()}/api", "refused"),
+            "refused": (f"http://127.0.0.1:{free_port()}/api", "refused"),  # bound, released
             "unknown_ca": (f"https://127.0.0.1:{unknown_ca}/api", "tls"),
             "wrong_name": (f"https://127.0.0.1:{wrong_name}/api", "tls"),
             "error_page": (f"http://127.0.0.1:{error_page}/api", "http_status"),
