@@ -12,11 +12,12 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
+import aiohttp
 from aiohttp import web
 
 from ..auth.certs import CertAuthority, dns
-from ..support import free_port
-from .procs import Ports, gateway_process, samples, write_config
+from ..support import bearer, free_port
+from .procs import Ports, gateway_process, samples, sandbox_process, wait_ready, write_config
 from .procs import config as base_config
 
 
@@ -98,3 +99,31 @@ async def test_each_way_an_upstream_fails_is_logged_and_counted_with_its_own_cau
     for name, (_, cause) in urls.items():
         key = ("oma_gateway_upstream_failures_total", (("cause", cause), ("upstream", name)))
         assert counted.get(key, 0) >= 1, (name, cause)
+
+
+async def test_omas_own_non_json_404_is_upstream_rejected_to_the_caller_and_in_the_audit(
+    tmp_path: Path,
+) -> None:
+    """The sandbox answers a method it does not know as OMA may: 404 with plain text. The caller
+    gets OMA's meaning in the envelope (`upstream_rejected`), and the audit record says the same
+    code (it said null before)."""
+    ports = Ports()
+    with sandbox_process() as oma_url:
+        document = base_config(oma_url, ports, {"support": ["support"]})
+        path = write_config(tmp_path / "gateway.yaml", document)
+        with gateway_process("serve", "--config", str(path)) as gw:
+            await asyncio.to_thread(wait_ready, ports.admin_url)
+            async with (
+                aiohttp.ClientSession() as session,
+                session.post(
+                    f"{ports.url}/api/get_nothing_at_all", json={},
+                    headers={**bearer("support"), "X-Request-ID": "unknown-method-1"},
+                ) as answer,
+            ):  # fmt: skip
+                status, body = answer.status, await answer.json()
+            await asyncio.to_thread(gw.wait_for, '"request_id":"unknown-method-1"')
+            lines = [json.loads(line) for line in list(gw.lines) if line.startswith("{")]
+    assert status == 404 and body["gateway_error"] == "upstream_rejected"
+    (record,) = [x for x in lines if x.get("event") == "audit"]
+    assert (record["method"], record["status"]) == ("get_nothing_at_all", 404)
+    assert record["gateway_error"] == "upstream_rejected"
